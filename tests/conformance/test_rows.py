@@ -1,0 +1,254 @@
+"""The conformance suite: every row (every directory with a row.toml) against SPEC.md.
+
+A new row joins simply by existing. A row whose toolchain is not installed fails here
+(run `invoke setup --project NAME`); nothing is skipped silently.
+"""
+
+import gzip
+import json
+import math
+import shutil
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from mnist_common import weights as contract_weights
+from mnist_runner import registry
+from tests.conftest import run_row
+
+PROJECTS = registry.discover()
+IDS = [p.name for p in PROJECTS]
+SHORT = ("--limit-train", "2000", "--epochs", "1")
+DEFAULTS = dict(dataset="mnist", epochs=5, batch_size=128, lr=0.05, momentum=0.9, seed=0, limit_train=50000,
+                shuffle=1, init=0)
+CONTRACT_FLAGS = ("--dataset", "--data-dir", "--epochs", "--batch-size", "--lr", "--momentum", "--seed",
+                  "--limit-train", "--no-shuffle", "--init", "--load", "--save", "--help")
+CRASH_MARKERS = ("Traceback", "panicked", "RUST_BACKTRACE", "Segmentation fault", "core dumped", "Stacktrace",
+                 "Stack trace", "LoadError", "uncaught exception", "Fatal error", "AddressSanitizer")
+
+
+@pytest.fixture(params=PROJECTS, ids=IDS)
+def project(request):
+    row = request.param
+    missing = row.missing()
+    if missing:
+        pytest.fail(f"{row.name} is not installed ({missing[0]} missing): run `invoke setup --project {row.name}`",
+                    pytrace=False)
+    return row
+
+
+@pytest.fixture(scope="session")
+def numpy_row():
+    return registry.get("numpy")
+
+
+@pytest.fixture(scope="session")
+def reference(numpy_row, data_root, tmp_path_factory):
+    """The NumPy row's results that every other row is compared with."""
+    folder = tmp_path_factory.mktemp("reference")
+    init = folder / "init.safetensors"
+    made = run_row(numpy_row, "--epochs", "0", "--save", init, data_root=data_root)
+    assert made.exit_code == 0, made.stderr
+    from_init = run_row(numpy_row, *SHORT, "--no-shuffle", "--init", init, data_root=data_root)
+    assert from_init.exit_code == 0, from_init.stderr
+    trained = folder / "trained.safetensors"
+    short = run_row(numpy_row, *SHORT, "--save", trained, data_root=data_root)
+    assert short.exit_code == 0, short.stderr
+    return {"init": init, "val_loss_from_init": from_init.last("epoch")["val_loss"],
+            "trained": trained, "trained_test_acc": short.last("test")["test_acc"]}
+
+
+_short_runs = {}
+
+
+@pytest.fixture
+def short_run(project, data_root, tmp_path_factory):
+    """One short training run per row (1 epoch on 2000 examples), its weights saved; shared by several tests."""
+    if project.name not in _short_runs:
+        saved = tmp_path_factory.mktemp(f"short-{project.name}") / "weights.safetensors"
+        result = run_row(project, *SHORT, "--save", saved, data_root=data_root)
+        _short_runs[project.name] = (result, saved)
+    return _short_runs[project.name]
+
+
+# ---------------------------------------------------------------- a short run
+
+def test_short_run_trains_and_logs_the_contract_lines(project, short_run):
+    result, saved = short_run
+    assert result.exit_code == 0, result.stderr[-3000:]
+    events = [r["event"] for r in result.records]
+    assert events[:3] == ["start", "config", "data"], events
+    assert events[-1] == "test" and events.count("epoch") == 1, events
+    start = result.last("start")
+    assert start["row"] == project.name and "/" in start["language"], start
+    assert result.last("config") == {"event": "config", **DEFAULTS, "limit_train": 2000, "epochs": 1}
+    data = result.last("data")
+    assert (data["train"], data["val"], data["test"]) == (2000, 10000, 10000)
+    epoch = result.last("epoch")
+    assert epoch["epoch"] == 1 and epoch["seconds"] > 0
+    for key in ("train_loss", "val_loss"):
+        assert math.isfinite(epoch[key]) and 0 < epoch[key] < 2.5, epoch
+    test = result.last("test")
+    # 16 SGD steps from the contract's init reach about 55 %; chance is 10 %.
+    assert test["test_acc"] > 0.35 and epoch["val_acc"] > 0.35, result.stdout
+    assert saved.is_file()
+    assert all(line.startswith("event=") for line in result.stdout.splitlines() if line.strip()), \
+        "stdout must carry only log lines; chatter goes to stderr"
+
+
+def test_saved_weights_reload_to_the_same_test_accuracy(project, short_run, data_root):
+    result, saved = short_run
+    assert result.exit_code == 0
+    reloaded = run_row(project, "--load", saved, "--epochs", "0", data_root=data_root)
+    assert reloaded.exit_code == 0, reloaded.stderr[-3000:]
+    assert reloaded.events("epoch") == []
+    assert reloaded.last("test")["test_acc"] == pytest.approx(result.last("test")["test_acc"], abs=1e-4)
+    assert reloaded.last("test")["test_loss"] == pytest.approx(result.last("test")["test_loss"], rel=1e-4)
+
+
+def test_saved_weights_follow_the_contract_layout(project, short_run):
+    result, saved = short_run
+    assert result.exit_code == 0
+    tensors = contract_weights.load(saved)  # raises on a missing, extra, misshapen or non-float32 tensor
+    assert all(np.isfinite(t).all() for t in tensors.values())
+
+
+def test_numpy_row_loads_this_rows_weights(project, short_run, numpy_row, data_root):
+    result, saved = short_run
+    assert result.exit_code == 0
+    evaluated = run_row(numpy_row, "--load", saved, "--epochs", "0", data_root=data_root)
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert evaluated.last("test")["test_acc"] == pytest.approx(result.last("test")["test_acc"], abs=3e-4)
+
+
+def test_loads_numpy_weights_to_the_same_test_accuracy(project, reference, data_root):
+    result = run_row(project, "--load", reference["trained"], "--epochs", "0", data_root=data_root)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert result.last("test")["test_acc"] == pytest.approx(reference["trained_test_acc"], abs=3e-4)
+
+
+def test_first_epoch_from_a_shared_init_matches_numpy(project, reference, data_root):
+    """Same weights, same batches (--no-shuffle): the same SGD-momentum trajectory as the reference."""
+    result = run_row(project, *SHORT, "--no-shuffle", "--init", reference["init"], data_root=data_root)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert result.last("config")["init"] == 1 and result.last("config")["shuffle"] == 0
+    assert result.last("epoch")["val_loss"] == pytest.approx(reference["val_loss_from_init"], rel=1e-3)
+
+
+def test_trains_on_fashion_mnist(project, data_root):
+    result = run_row(project, "--dataset", "fashion-mnist", *SHORT, data_root=data_root)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert result.last("config")["dataset"] == "fashion-mnist"
+    assert result.last("test")["test_acc"] > 0.35
+
+
+def test_help_lists_every_contract_flag(project):
+    result = run_row(project, "--help")
+    assert result.exit_code == 0, result.stderr
+    missing = [flag for flag in CONTRACT_FLAGS if flag not in result.stdout]
+    assert not missing, f"--help does not mention {missing}:\n{result.stdout}"
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.fixture(scope="session")
+def bad_data(data_root, tmp_path_factory):
+    """Data roots with one broken file each; the other files are links to the real ones."""
+    good = data_root / "mnist"
+
+    def variant(name, broken_file, content: bytes):
+        root = tmp_path_factory.mktemp(name)
+        (root / "mnist").mkdir()
+        for source in good.glob("*.gz"):
+            (root / "mnist" / source.name).symlink_to(source)
+        (root / "mnist" / broken_file).unlink()
+        (root / "mnist" / broken_file).write_bytes(content)
+        return root
+
+    images = (good / "t10k-images-idx3-ubyte.gz").read_bytes()
+    labels = gzip.decompress((good / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    return {
+        "truncated": variant("truncated", "t10k-images-idx3-ubyte.gz", images[: len(images) // 2]),
+        "wrong-magic": variant("wrong-magic", "t10k-images-idx3-ubyte.gz", gzip.compress(labels)),
+        "not-gzip": variant("not-gzip", "t10k-labels-idx1-ubyte.gz", b"this is not gzip data\n"),
+        "short-payload": variant("short-payload", "t10k-images-idx3-ubyte.gz",
+                                 gzip.compress(gzip.decompress(images)[:-784])),
+    }
+
+
+@pytest.fixture(scope="session")
+def bad_weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad-weights")
+    shapes = dict(contract_weights.SHAPES)
+    wrong_shape = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+    wrong_shape["fc2.weight"] = np.zeros((512, 511), np.float32)
+    save_file(wrong_shape, str(folder / "wrong-shape.safetensors"))
+    missing = {name: np.zeros(shape, np.float32) for name, shape in shapes.items() if name != "fc3.bias"}
+    save_file(missing, str(folder / "missing-tensor.safetensors"))
+    wrong_dtype = {name: np.zeros(shape, np.float64) for name, shape in shapes.items()}
+    save_file(wrong_dtype, str(folder / "float64.safetensors"))
+    (folder / "garbage.safetensors").write_bytes(b"\xff" * 64)
+    header = json.dumps({"fc1.weight": {"dtype": "F32", "shape": [512, 784], "data_offsets": [0, 1 << 40]}}).encode()
+    (folder / "lying-header.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    return folder
+
+
+BAD_FLAGS = {
+    "unknown-flag": (("--bogus",), "--bogus"),
+    "negative-batch-size": (("--batch-size", "-5"), "--batch-size"),
+    "zero-batch-size": (("--batch-size", "0"), "--batch-size"),
+    "non-numeric-lr": (("--lr", "abc"), "--lr"),
+    "negative-lr": (("--lr", "-0.1"), "--lr"),
+    "momentum-one": (("--momentum", "1"), "--momentum"),
+    "fractional-epochs": (("--epochs", "1.5"), "--epochs"),
+    "limit-train-too-big": (("--limit-train", "50001"), "--limit-train"),
+    "unknown-dataset": (("--dataset", "cifar10"), "--dataset"),
+    "missing-value": (("--epochs",), "--epochs"),
+    "init-and-load": (("--init", "a.safetensors", "--load", "b.safetensors"), "--init"),
+}
+
+
+def assert_clean_error(result, names: str):
+    assert result.exit_code == 2, f"exit {result.exit_code}, stderr:\n{result.stderr[-3000:]}"
+    crash = [marker for marker in CRASH_MARKERS if marker in result.stderr]
+    assert not crash, f"stderr shows a crash ({crash}):\n{result.stderr[-3000:]}"
+    line = result.error_line
+    assert line.startswith("error: ") and names in line, f"unclear error line: {line!r}"
+    assert not result.events("test"), "a failed run must not report a test result"
+
+
+@pytest.mark.parametrize("case", BAD_FLAGS, ids=list(BAD_FLAGS))
+def test_bad_flag_is_a_usage_error(project, case, data_root):
+    args, names = BAD_FLAGS[case]
+    assert_clean_error(run_row(project, *args, "--epochs", "0", data_root=data_root)
+                       if case not in ("missing-value", "fractional-epochs")
+                       else run_row(project, *args, data_root=data_root), names)
+
+
+@pytest.mark.parametrize("case", ["missing-dir", "truncated", "wrong-magic", "not-gzip", "short-payload"])
+def test_bad_data_is_reported_not_crashed_on(project, case, bad_data, tmp_path):
+    root = tmp_path / "nowhere" if case == "missing-dir" else bad_data[case]
+    result = run_row(project, "--epochs", "0", "--data-dir", root)
+    assert_clean_error(result, "mnist")
+
+
+@pytest.mark.parametrize("case", ["absent", "wrong-shape", "missing-tensor", "float64", "garbage", "lying-header"])
+def test_bad_weights_file_is_reported(project, case, bad_weights, data_root):
+    path = bad_weights / f"{case}.safetensors"
+    result = run_row(project, "--load", path, "--epochs", "0", data_root=data_root)
+    assert_clean_error(result, path.name)
+
+
+# ---------------------------------------------------------------- the full recipe
+
+def test_default_recipe_reaches_the_contract_accuracy(project, data_root):
+    """SPEC.md §3: the defaults (5 epochs on 50,000 images) reach at least 97.3 % test accuracy."""
+    result = run_row(project, data_root=data_root)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert result.last("config") == {"event": "config", **DEFAULTS}
+    assert [r["epoch"] for r in result.events("epoch")] == [1, 2, 3, 4, 5]
+    losses = [r["train_loss"] for r in result.events("epoch")]
+    assert losses == sorted(losses, reverse=True), f"training loss should fall every epoch: {losses}"
+    assert result.last("test")["test_acc"] >= 0.973, result.stdout

@@ -1,0 +1,103 @@
+"""The executor and reports on stand-in rows: a tiny script that prints the contract's log lines."""
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from mnist_runner import executor, report
+from mnist_runner.registry import Project, load_project, ManifestError
+
+FAKE_ROW = textwrap.dedent("""\
+    import sys
+    args = sys.argv[1:]
+    if "--fail" in args:
+        print("event=start row=fake language=python/3 framework=none device=cpu")
+        print("error: --fail was given", file=sys.stderr)
+        sys.exit(2)
+    save = args[args.index("--save") + 1]
+    open(save, "wb").write(b"weights")
+    print("event=start row=fake language=python/3 framework=none device=cpu")
+    print("event=config dataset=mnist epochs=1 batch_size=128 lr=0.05 momentum=0.9 seed=0 limit_train=100 shuffle=1 init=0")
+    print("event=data train=100 val=10000 test=10000 seconds=0.100")
+    print("progress on stderr", file=sys.stderr)
+    print("event=epoch epoch=1 train_loss=1.000000 train_acc=0.500000 val_loss=0.900000 val_acc=0.600000 seconds=0.500")
+    print("event=test test_loss=0.800000 test_acc=0.700000 seconds=0.010")
+    """)
+
+
+def fake_project(tmp_path, name="fake", script=FAKE_ROW, **extra) -> Project:
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "main.py").write_text(script)
+    return Project(name=name, directory=directory, title=name.title(), language="Python", order=1,
+                   table={"data": "-", "training": "-", "network": "-", "autograd": "-"},
+                   run_command=(sys.executable, "{dir}/main.py"), **extra)
+
+
+def test_a_run_writes_logs_metrics_and_summary(tmp_path):
+    project = fake_project(tmp_path)
+    run_dir, summary = executor.run(project, ["--epochs", "1"], outputs=tmp_path / "outputs", echo=False)
+    assert run_dir.parent == tmp_path / "outputs" / "fake"
+    assert (run_dir / "stdout.log").read_text().count("event=") == 5
+    assert (run_dir / "stderr.log").read_text() == "progress on stderr\n"
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["split"] for m in metrics] == ["train", "val", "test"]
+    saved = json.loads((run_dir / "summary.json").read_text())
+    assert saved == summary
+    assert summary["status"] == "ok" and summary["exit_code"] == 0 and summary["project"] == "fake"
+    assert summary["test_accuracy"] == 0.7 and summary["samples_per_second"] == 200.0
+    assert summary["peak_rss_mb"] > 1 and summary["machine"]["cores"] >= 1
+    assert (run_dir / "weights.safetensors").read_bytes() == b"weights"  # the runner's default --save
+    assert (run_dir.parent / "latest").resolve() == run_dir
+
+
+def test_runs_never_overwrite_each_other(tmp_path):
+    project = fake_project(tmp_path)
+    outputs = tmp_path / "outputs"
+    first, _ = executor.run(project, [], outputs=outputs, echo=False)
+    before = (first / "summary.json").read_text()
+    second, _ = executor.run(project, [], outputs=outputs, echo=False)
+    assert first != second and (first / "summary.json").read_text() == before
+    assert (outputs / "fake" / "latest").resolve() == second
+
+
+def test_a_failing_row_is_recorded_and_the_others_still_run(tmp_path):
+    broken = fake_project(tmp_path, "broken", script=FAKE_ROW.replace('"--fail" in args', 'True'))
+    good = fake_project(tmp_path, "good")
+    missing = fake_project(tmp_path, "missing", check_paths=("{dir}/not-built",))
+    outputs = tmp_path / "outputs"
+    lines = []
+    results = executor.run_all([missing, broken, good], [], outputs=outputs, log=lines.append, echo=False)
+    statuses = {summary["project"]: summary for _, summary in results}
+    assert statuses["broken"]["status"] == "failed" and statuses["broken"]["exit_code"] == 2
+    assert statuses["broken"]["error"] == "error: --fail was given"
+    assert "invoke setup --project missing" in statuses["missing"]["error"]
+    assert statuses["good"]["status"] == "ok"
+    assert len(results) == 3 and sum("FAILED" in line for line in lines) == 2
+    table = report.summary_table([missing, broken, good], outputs)
+    assert "failed: error: --fail was given" in table and "not installed" in table
+
+
+def test_a_failing_build_is_recorded(tmp_path):
+    project = fake_project(tmp_path, build_commands=((sys.executable, "-c", "raise SystemExit(4)"),))
+    run_dir, summary = executor.run(project, [], outputs=tmp_path / "outputs", echo=False)
+    assert summary["status"] == "failed" and "status 4" in summary["error"]
+    assert (run_dir / "build.log").exists()
+
+
+def test_summary_table_shows_latest_results(tmp_path):
+    project = fake_project(tmp_path)
+    outputs = tmp_path / "outputs"
+    executor.run(project, [], outputs=outputs, echo=False)
+    path = report.write_summary([project, fake_project(tmp_path, "never")], outputs)
+    text = path.read_text()
+    assert "| Fake | ok | mnist | 1 | 70.00 % |" in text and "| Never | not run |" in text
+
+
+def test_manifest_errors_name_the_file(tmp_path):
+    (tmp_path / "row").mkdir()
+    (tmp_path / "row" / "row.toml").write_text('title = "X"\n')
+    with pytest.raises(ManifestError, match="row.toml: missing required key 'language'"):
+        load_project(tmp_path / "row")
