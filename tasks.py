@@ -109,5 +109,7 @@ def readme(c, check=False):
 @task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
 def test(c, k=None, x=False):
     """The whole test suite (pytest): unit tests, the runner, and the conformance suite over every row."""
-    argv = [sys.executable, "-m", "pytest", "-q"] + (["-k", k] if k else []) + (["-x"] if x else [])
+    # Rows run side by side, one xdist worker per core, each row's tests on one worker.
+    argv = [sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadgroup"]
+    argv += (["-k", k] if k else []) + (["-x"] if x else [])
     raise Exit(code=subprocess.call(argv, cwd=ROOT))

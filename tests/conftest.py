@@ -1,7 +1,9 @@
 """Shared fixtures: where the data is, and how to run a row and parse what it printed."""
 
+import fcntl
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,13 +13,9 @@ from mnist_runner import ROOT, normalize
 from mnist_runner.registry import Project
 
 
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    """The datasets tests train on: $MNIST_DATA_DIR (CI points it at ../shared/data), else data/."""
-    root = Path(os.environ.get("MNIST_DATA_DIR") or ROOT / "data")
-    if not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-        pytest.fail(f"no MNIST data under {root}: set MNIST_DATA_DIR or run `invoke data`", pytrace=False)
-    return root.resolve()
+# Tests check behaviour, not speed (that is the benchmarks' job), and run rows side by side on
+# pytest-xdist workers: one thread per row keeps thread pools from fighting over the cores.
+SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 @dataclass
@@ -41,14 +39,29 @@ class Result:
         return lines[-1] if lines else ""
 
 
+_built: set[str] = set()
+
+
+def build_once(project: Project) -> None:
+    """Build a row once per test process; a file lock keeps parallel workers from building it together."""
+    if project.name in _built:
+        return
+    with open(Path(tempfile.gettempdir()) / f"mnist-build-{project.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for command in project.build_commands:
+            built = subprocess.run(project.argv(command), cwd=project.directory, capture_output=True, text=True)
+            assert built.returncode == 0, f"{project.name}: build failed:\n{built.stdout}{built.stderr}"
+    _built.add(project.name)
+
+
 def run_row(project: Project, *args, data_root: Path | None = None, timeout: float = 900) -> Result:
     """Run a row the way the runner does (built, from the repository root) and parse its stdout."""
-    for command in project.build_commands:
-        subprocess.run(project.argv(command), cwd=project.directory, check=True, capture_output=True)
-    environment = {**os.environ, **project.env()}
+    build_once(project)
+    environment = {**os.environ, **SINGLE_THREADED, **project.env()}
     if data_root is not None:
         environment["MNIST_DATA_DIR"] = str(data_root)
     completed = subprocess.run(project.argv(project.run_command) + [str(a) for a in args], cwd=ROOT,
                                env=environment, capture_output=True, text=True, timeout=timeout,
                                stdin=subprocess.DEVNULL)
     return Result(completed.returncode, completed.stdout, completed.stderr, normalize.parse_log(completed.stdout))
+

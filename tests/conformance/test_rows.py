@@ -19,7 +19,6 @@ from mnist_runner import registry
 from tests.conftest import run_row
 
 PROJECTS = registry.discover()
-IDS = [p.name for p in PROJECTS]
 SHORT = ("--limit-train", "2000", "--epochs", "1")
 DEFAULTS = dict(dataset="mnist", epochs=5, batch_size=128, lr=0.05, momentum=0.9, seed=0, limit_train=50000,
                 shuffle=1, init=0)
@@ -29,7 +28,8 @@ CRASH_MARKERS = ("Traceback", "panicked", "RUST_BACKTRACE", "Segmentation fault"
                  "Stack trace", "LoadError", "uncaught exception", "Fatal error", "AddressSanitizer")
 
 
-@pytest.fixture(params=PROJECTS, ids=IDS)
+# Each row's tests stay on one pytest-xdist worker, so its shared short run happens once.
+@pytest.fixture(params=[pytest.param(p, id=p.name, marks=pytest.mark.xdist_group(p.name)) for p in PROJECTS])
 def project(request):
     row = request.param
     missing = row.missing()
@@ -239,6 +239,16 @@ def test_bad_weights_file_is_reported(project, case, bad_weights, data_root):
     path = bad_weights / f"{case}.safetensors"
     result = run_row(project, "--load", path, "--epochs", "0", data_root=data_root)
     assert_clean_error(result, path.name)
+
+
+def test_divergence_exits_3(project, reference, data_root):
+    """SPEC.md §3: a non-finite training loss stops the row with exit status 3."""
+    result = run_row(project, *SHORT, "--no-shuffle", "--init", reference["init"], "--lr", "1e6",
+                     data_root=data_root)
+    assert result.exit_code == 3, f"exit {result.exit_code}:\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert not [marker for marker in CRASH_MARKERS if marker in result.stderr], result.stderr[-3000:]
+    assert result.error_line.startswith("error: ") and "diverged" in result.error_line, result.error_line
+    assert not result.events("test")
 
 
 # ---------------------------------------------------------------- the full recipe
