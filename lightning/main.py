@@ -1,0 +1,189 @@
+"""MNIST in PyTorch Lightning: a LightningModule and a LightningDataModule, trained by lightning.Trainer.
+
+The model, optimiser and data are the PyTorch row's; what changes is who runs the loop:
+Lightning's Trainer calls the module's hooks (training_step, validation_step, test_step,
+configure_optimizers) and a Callback prints the contract's log lines. Run from the repository root:
+
+    uv run --project lightning lightning/main.py --epochs 1
+"""
+
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from mnist_common import check_finite, cli, data, log, run_main, weights
+
+
+# ---------------------------------------------------------------- data
+class MNISTDataModule(L.LightningDataModule):
+    """The splits from mnist_common.data.load (SPEC.md §1), served as whole batches.
+
+    The sampler yields a list of indices per batch and the DataLoader has batch_size=None,
+    so each batch is one tensor index of the TensorDataset — no per-example Python work.
+    """
+
+    def __init__(self, splits: data.Splits, batch_size: int, shuffle: bool, seed: int):
+        super().__init__()
+        self.splits, self.batch_size, self.shuffle = splits, batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)  # one stream, a fresh order every epoch
+
+    @staticmethod
+    def _dataset(images, labels) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(images), torch.from_numpy(labels))
+
+    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        order = RandomSampler(dataset, generator=self.generator) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+
+    def train_dataloader(self):
+        train = self._dataset(self.splits.train_x, self.splits.train_y)
+        return self._loader(train, self.batch_size, self.shuffle)
+
+    def val_dataloader(self):
+        return self._loader(self._dataset(self.splits.val_x, self.splits.val_y), 1000, False)
+
+    def test_dataloader(self):
+        return self._loader(self._dataset(self.splits.test_x, self.splits.test_y), 1000, False)
+
+
+# ---------------------------------------------------------------- model
+class MNISTModule(L.LightningModule):
+    """784 → 512 → ReLU → 512 → ReLU → 10 logits. nn.Linear's default init is the contract's.
+
+    The layers sit directly on the module, so its state_dict has the contract's names (fc1.weight, ...).
+    """
+
+    def __init__(self, lr: float, momentum: float):
+        super().__init__()
+        self.lr, self.momentum = lr, momentum
+        self.fc1 = nn.Linear(784, 512)
+        self.fc2 = nn.Linear(512, 512)
+        self.fc3 = nn.Linear(512, 10)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
+
+    # ------------------------------------------------------------ train step
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        # on_epoch with batch_size: Lightning keeps a mean weighted by batch size, i.e. per example.
+        self._log_metrics("train", loss, logits, y)
+        return loss
+
+    # ------------------------------------------------------------ evaluate
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self._log_metrics("val", F.cross_entropy(logits, y), logits, y)
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self._log_metrics("test", F.cross_entropy(logits, y), logits, y)
+
+    def _log_metrics(self, stage: str, loss, logits, labels):
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        size = len(labels)
+        self.log(f"{stage}_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=size)
+        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
+
+
+class ContractLog(L.Callback):
+    """Prints the contract's epoch and test lines (SPEC.md §6) from the Trainer's hooks.
+
+    An epoch's seconds run from the first training batch to the end of the last one
+    (waiting for the GPU), so validation is not counted.
+    """
+
+    def on_train_epoch_start(self, trainer, module):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if batch_idx + 1 == trainer.num_training_batches:
+            synchronize(module.device)
+            self.train_seconds = time.perf_counter() - self.started
+
+    def on_train_epoch_end(self, trainer, module):  # runs after this epoch's validation
+        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        epoch = trainer.current_epoch + 1
+        check_finite(epoch, metrics["train_loss"])
+        log.epoch(epoch, metrics["train_loss"], metrics["train_acc"], metrics["val_loss"], metrics["val_acc"],
+                  self.train_seconds)
+
+    def on_test_epoch_start(self, trainer, module):
+        self.started = time.perf_counter()
+
+    def on_test_epoch_end(self, trainer, module):
+        metrics = trainer.callback_metrics
+        log.test(float(metrics["test_loss"]), float(metrics["test_acc"]), time.perf_counter() - self.started)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------- main
+def quiet_lightning() -> None:
+    """Lightning's info chatter goes to stderr already; drop the tips that do not apply to this row."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+    # lightning 2.6 still builds torch's LeafSpec, which torch 2.15 marks deprecated; harmless.
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*", category=FutureWarning)
+
+
+def make_trainer(epochs: int, run_dir: str) -> L.Trainer:
+    """Lightning's own output (a CSV of the epoch metrics) goes to $MNIST_RUN_DIR when the runner sets it."""
+    logger = L.pytorch.loggers.CSVLogger(run_dir, name="lightning_logs") if os.environ.get("MNIST_RUN_DIR") else False
+    return L.Trainer(
+        accelerator="auto", devices=1, max_epochs=epochs, default_root_dir=run_dir, logger=logger,
+        enable_checkpointing=False,  # --save writes the contract's weights file instead
+        enable_model_summary=False, num_sanity_val_steps=0,
+        enable_progress_bar=sys.stderr.isatty(), callbacks=[ContractLog()],
+    )
+
+
+def main():
+    parser = cli.build_parser("Train the SPEC.md MLP on MNIST with PyTorch Lightning.")
+    args = cli.parse_args(parser)
+    quiet_lightning()
+    with tempfile.TemporaryDirectory(prefix="mnist-lightning-") as scratch:
+        trainer = make_trainer(args.epochs, os.environ.get("MNIST_RUN_DIR") or scratch)
+        log.start("lightning", f"lightning/{L.__version__}", trainer.strategy.root_device.type)
+        log.config(args)
+
+        splits, seconds = data.load(args)
+        log.data(splits, seconds)
+        datamodule = MNISTDataModule(splits, args.batch_size, args.shuffle, args.seed)
+
+        L.seed_everything(args.seed, verbose=False)
+        model = MNISTModule(args.lr, args.momentum)
+        if args.init:
+            model.load_state_dict({name: torch.from_numpy(array) for name, array in weights.load(args.init).items()})
+
+        if args.epochs > 0:
+            trainer.fit(model, datamodule=datamodule)
+        trainer.test(model, datamodule=datamodule, verbose=False)
+    if args.save:
+        weights.save(args.save, {name: t.detach().cpu().numpy() for name, t in model.state_dict().items()})
+
+
+if __name__ == "__main__":
+    run_main(main)
