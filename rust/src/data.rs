@@ -1,0 +1,144 @@
+//! The contract's data (SPEC.md §1): the four IDX .gz files, decompressed by flate2, checked, scaled and split.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use flate2::read::MultiGzDecoder;
+
+use crate::report::{bad_input, Failure};
+
+const IMAGE_MAGIC: u32 = 0x0000_0803;
+const LABEL_MAGIC: u32 = 0x0000_0801;
+const SIDE: usize = 28;
+pub const PIXELS: usize = SIDE * SIDE;
+const TRAIN_COUNT: usize = 60_000;
+const TEST_COUNT: usize = 10_000;
+const VAL_COUNT: usize = 10_000;
+
+/// Images f32 [n, 784] in [0, 1]; labels u32 [n].
+pub struct Split {
+    pub images: Tensor,
+    pub labels: Tensor,
+    pub len: usize,
+}
+
+pub struct Splits {
+    pub train: Split,
+    pub val: Split,
+    pub test: Split,
+}
+
+/// The decompressed bytes of a .gz file; a missing, truncated or corrupt file is bad input.
+fn read_gz(path: &Path) -> Result<Vec<u8>, Failure> {
+    let file = File::open(path).map_err(|error| match error.kind() {
+        io::ErrorKind::NotFound => bad_input(format!("{}: file not found", path.display())),
+        _ => bad_input(format!("{}: cannot read ({error})", path.display())),
+    })?;
+    let mut bytes = Vec::new();
+    MultiGzDecoder::new(file).read_to_end(&mut bytes).map_err(|error| {
+        let reason = match error.kind() {
+            io::ErrorKind::UnexpectedEof => "truncated".to_owned(),
+            _ => error.to_string(),
+        };
+        bad_input(format!("{}: not a valid gzip file ({reason})", path.display()))
+    })?;
+    Ok(bytes)
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// IDX3 bytes → f32 pixels scaled to [0, 1], 784 per image.
+fn parse_idx_images(raw: &[u8], name: &str, expected: usize) -> Result<Vec<f32>, Failure> {
+    if raw.len() < 16 {
+        return Err(bad_input(format!("{name}: too short for an IDX image header ({} bytes)", raw.len())));
+    }
+    let (magic, count) = (be_u32(raw, 0), be_u32(raw, 4) as usize);
+    let (rows, cols) = (be_u32(raw, 8), be_u32(raw, 12));
+    if magic != IMAGE_MAGIC {
+        return Err(bad_input(format!(
+            "{name}: not an IDX image file (magic 0x{magic:08x}, expected 0x{IMAGE_MAGIC:08x})"
+        )));
+    }
+    if (rows, cols) != (SIDE as u32, SIDE as u32) {
+        return Err(bad_input(format!("{name}: images are {rows}x{cols}, expected {SIDE}x{SIDE}")));
+    }
+    let pixels = count as u64 * PIXELS as u64;
+    if (raw.len() - 16) as u64 != pixels {
+        return Err(bad_input(format!(
+            "{name}: header says {count} images, but holds {} pixel bytes (expected {pixels})",
+            raw.len() - 16
+        )));
+    }
+    if count != expected {
+        return Err(bad_input(format!("{name}: holds {count} images, expected {expected}")));
+    }
+    Ok(raw[16..].iter().map(|&p| p as f32 / 255.0).collect())
+}
+
+/// IDX1 bytes → labels, each 0–9.
+fn parse_idx_labels(raw: &[u8], name: &str, expected: usize) -> Result<Vec<u32>, Failure> {
+    if raw.len() < 8 {
+        return Err(bad_input(format!("{name}: too short for an IDX label header ({} bytes)", raw.len())));
+    }
+    let (magic, count) = (be_u32(raw, 0), be_u32(raw, 4) as usize);
+    if magic != LABEL_MAGIC {
+        return Err(bad_input(format!(
+            "{name}: not an IDX label file (magic 0x{magic:08x}, expected 0x{LABEL_MAGIC:08x})"
+        )));
+    }
+    if raw.len() - 8 != count {
+        return Err(bad_input(format!("{name}: header says {count} labels, but holds {} bytes", raw.len() - 8)));
+    }
+    if count != expected {
+        return Err(bad_input(format!("{name}: holds {count} labels, expected {expected}")));
+    }
+    if let Some(&label) = raw[8..].iter().find(|&&label| label > 9) {
+        return Err(bad_input(format!("{name}: label {label} is out of range 0-9")));
+    }
+    Ok(raw[8..].iter().map(|&label| label as u32).collect())
+}
+
+/// One pair of files → (images [n, 784], labels [n]) as tensors.
+fn read_split(directory: &Path, images_file: &str, labels_file: &str, expected: usize) -> Result<Split, Failure> {
+    let (images_path, labels_path) = (directory.join(images_file), directory.join(labels_file));
+    let images = parse_idx_images(&read_gz(&images_path)?, &images_path.display().to_string(), expected)?;
+    let labels = parse_idx_labels(&read_gz(&labels_path)?, &labels_path.display().to_string(), expected)?;
+    Ok(Split {
+        images: Tensor::from_vec(images, (expected, PIXELS), &Device::Cpu)?,
+        labels: Tensor::from_vec(labels, expected, &Device::Cpu)?,
+        len: expected,
+    })
+}
+
+/// The first `len` examples from `start` on, as views of the same storage.
+fn slice(split: &Split, start: usize, len: usize) -> Result<Split, Failure> {
+    Ok(Split { images: split.images.narrow(0, start, len)?, labels: split.labels.narrow(0, start, len)?, len })
+}
+
+/// The train / validation / test split of SPEC.md §1, by position.
+pub fn load_mnist(data_dir: &Path, dataset: &str, limit_train: usize) -> Result<Splits, Failure> {
+    let directory: PathBuf = data_dir.join(dataset);
+    if !directory.is_dir() {
+        return Err(bad_input(format!(
+            "data directory {} not found: run `invoke data`, or point --data-dir / MNIST_DATA_DIR at the folder \
+             that holds {dataset}/",
+            directory.display()
+        )));
+    }
+    let train = read_split(&directory, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", TRAIN_COUNT)?;
+    let test = read_split(&directory, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", TEST_COUNT)?;
+    let split = TRAIN_COUNT - VAL_COUNT;
+    Ok(Splits { train: slice(&train, 0, limit_train.min(split))?, val: slice(&train, split, VAL_COUNT)?, test })
+}
+
+/// Load the dataset; returns the splits and the seconds it took.
+pub fn load(data_dir: &Path, dataset: &str, limit_train: usize) -> Result<(Splits, f64), Failure> {
+    let started = Instant::now();
+    let splits = load_mnist(data_dir, dataset, limit_train)?;
+    Ok((splits, started.elapsed().as_secs_f64()))
+}
