@@ -1,0 +1,51 @@
+/* The one C function the OCaml row needs: a float32 matrix product, by OpenBLAS.
+ *
+ *   c <- alpha * op(a) . op(b) + beta * c      (op = transpose when the flag is true)
+ *
+ * a, b and c are row-major (C layout) float32 Bigarray.Array2 values; main.ml checks
+ * their shapes before calling, so this stub only reads them off and calls cblas_sgemm. */
+#include <cblas.h>
+#include <caml/bigarray.h>
+#include <caml/memory.h>
+#include <caml/mlvalues.h>
+#include <caml/alloc.h>
+
+value ocaml_sgemm(value trans_a, value trans_b, value alpha, value a, value b, value beta, value c)
+{
+    struct caml_ba_array *A = Caml_ba_array_val(a), *B = Caml_ba_array_val(b), *C = Caml_ba_array_val(c);
+    int m = (int)C->dim[0], n = (int)C->dim[1];
+    int k = Bool_val(trans_a) ? (int)A->dim[0] : (int)A->dim[1];
+    cblas_sgemm(CblasRowMajor,
+                Bool_val(trans_a) ? CblasTrans : CblasNoTrans,
+                Bool_val(trans_b) ? CblasTrans : CblasNoTrans,
+                m, n, k, (float)Double_val(alpha),
+                (const float *)A->data, (int)A->dim[1],
+                (const float *)B->data, (int)B->dim[1],
+                (float)Double_val(beta), (float *)C->data, n);
+    return Val_unit;
+}
+
+value ocaml_sgemm_bytecode(value *argv, int argn)
+{
+    (void)argn;
+    return ocaml_sgemm(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]);
+}
+
+/* "OpenBLAS 0.3.21 DYNAMIC_ARCH ..." -> the start event's framework field. */
+extern char *openblas_get_config(void);
+
+value ocaml_openblas_config(value unit)
+{
+    (void)unit;
+    return caml_copy_string(openblas_get_config());
+}
+
+/* y <- alpha * x + beta * y for float32 Bigarray.Array1 values of the same length (checked
+ * in main.ml): the optimiser's two lines, buf = mu*buf + g and p = p - lr*buf. */
+value ocaml_saxpby(value alpha, value x, value beta, value y)
+{
+    struct caml_ba_array *X = Caml_ba_array_val(x), *Y = Caml_ba_array_val(y);
+    cblas_saxpby((int)Y->dim[0], (float)Double_val(alpha), (const float *)X->data, 1,
+                 (float)Double_val(beta), (float *)Y->data, 1);
+    return Val_unit;
+}
