@@ -45,16 +45,7 @@ find_julia() {
         export LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         # Its OpenBLAS 0.3.9 does not know recent Xeons and falls back to the SSE3 "Prescott"
         # kernels (5x slower here); name the kernel family the CPU's flags allow instead.
-        if [[ -z "${OPENBLAS_CORETYPE:-}" && -r /proc/cpuinfo ]]; then
-            local flags
-            flags="$(grep -m1 '^flags' /proc/cpuinfo)"
-            if [[ " $flags " == *" avx512f "* && " $flags " == *" avx512bw "* && " $flags " == *" avx512dq "* \
-                  && " $flags " == *" avx512vl "* ]]; then
-                export OPENBLAS_CORETYPE=SkylakeX
-            elif [[ " $flags " == *" avx2 "* && " $flags " == *" fma "* ]]; then
-                export OPENBLAS_CORETYPE=Haswell
-            fi
-        fi
+        . "$ROW_DIR/../common/openblas-coretype.sh"
         return 0
     fi
     return 1

@@ -45,6 +45,8 @@ def point_latest(run_dir: Path) -> None:
 
 def build(project: Project, build_log: Path) -> str | None:
     """Run the row's build steps (incremental, so quick when up to date); returns an error or None."""
+    if not project.build_commands:
+        return None
     with open(build_log, "ab") as log_file:
         for command in project.build_commands:
             argv = project.argv(command)
