@@ -1,12 +1,13 @@
 """invoke tasks: thin wiring from the command line to mnist_runner. `invoke --list` shows them."""
 
-import json
 import subprocess
 import sys
+from pathlib import Path
 
 from invoke import Exit, task
 
-from mnist_runner import ROOT, datasets, executor, registry, report
+from mnist_runner import ROOT, bench as benchmark, datasets, executor, registry, report
+from mnist_runner import predict as classifier
 from mnist_runner import setup as installer
 
 
@@ -79,12 +80,9 @@ CONTRACT_FLAGS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "momentum
 def run(c, project=None, all_=False, dataset=None, data_dir=None, epochs=None, batch_size=None, lr=None,
         momentum=None, seed=None, limit_train=None, no_shuffle=False, init=None, save=None, load=None):
     """Run row(s) with the contract's flags; results go to outputs/<row>/<run-id>/."""
-    values = dict(dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
-                  momentum=momentum, seed=seed, limit_train=limit_train, init=init, save=save, load=load)
-    flags = [item for key, value in values.items() if value is not None
-             for item in (f"--{key.replace('_', '-')}", str(value))]
-    if no_shuffle:
-        flags.append("--no-shuffle")
+    flags = _flags(dict(dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
+                        momentum=momentum, seed=seed, limit_train=limit_train, init=init, save=save, load=load),
+                   no_shuffle)
     results = executor.run_all(_projects(project, all_), flags, log=lambda line: print(line, file=sys.stderr))
     failed = [summary["project"] for _, summary in results if summary["status"] != "ok"]
     path = report.write_summary(registry.discover())
@@ -93,15 +91,139 @@ def run(c, project=None, all_=False, dataset=None, data_dir=None, epochs=None, b
         raise Exit(f"failed: {', '.join(failed)}", code=1)
 
 
-@task(help={"check": "only check that README.md's table is up to date"})
+def _flags(values: dict, no_shuffle: bool = False):  # -> list (the name is a task here)
+    flags = [item for key, value in values.items() if value is not None
+             for item in (f"--{key.replace('_', '-')}", str(value))]
+    return flags + (["--no-shuffle"] if no_shuffle else [])
+
+
+def _test_set(data_dir, dataset: str):
+    from mnist_common.data import DataError, FILES, parse_idx_images, parse_idx_labels, read_gz
+
+    folder = datasets.data_root(data_dir) / dataset
+    try:
+        images = parse_idx_images(read_gz(folder / FILES["test_images"]), str(folder / FILES["test_images"]))
+        labels = parse_idx_labels(read_gz(folder / FILES["test_labels"]), str(folder / FILES["test_labels"]))
+    except DataError as error:
+        raise Exit(f"error: {error} (the report shows test images: run `invoke data`)", code=2) from None
+    return images, labels
+
+
+def _write_report(results_path: Path, output: Path, data_dir) -> Path:
+    try:
+        results = report.load_results(results_path)
+        images, labels = _test_set(data_dir, results["dataset"])
+        return report.write_report(results_path, output, images, labels)
+    except report.ResultsError as error:
+        raise Exit(f"error: {error}", code=2) from None
+
+
+@task(help={"project": "row(s) to benchmark, comma-separated (default: every installed row)",
+            "repeat": "runs per row (default 1); the table shows mean ± standard deviation",
+            "no_cross": "skip the cross-row weight matrix (each row still classifies the test set once)",
+            "publish": "also copy results.json to results/bench.json, write results/report.md, update README.md",
+            "data_dir": "data root (default: $MNIST_DATA_DIR, else data/)",
+            **{flag: "passed to every row instead of the contract default (not for published results)"
+               for flag in ("dataset", "epochs", "batch_size", "lr", "momentum", "seed", "limit_train")}})
+def bench(c, project=None, repeat=1, no_cross=False, publish=False, data_dir=None, dataset=None, epochs=None,
+          batch_size=None, lr=None, momentum=None, seed=None, limit_train=None):
+    """Benchmark every installed row, one after another; results go to outputs/bench/<run-id>/results.json."""
+    projects = registry.discover() if project is None else _projects(project, False)
+    flags = _flags(dict(dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                        seed=seed, limit_train=limit_train))
+    if repeat < 1:
+        raise Exit("error: --repeat must be at least 1", code=2)
+    if publish and (flags or project is not None):
+        raise Exit("error: --publish is for the contract's defaults over every row: drop the row flags", code=2)
+    missing = [p.name for p in projects if not p.installed]
+    if missing:
+        print(f"== not installed, left out: {', '.join(missing)} (`invoke setup --project NAME`)", file=sys.stderr)
+    command = " ".join(["invoke bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else "invoke bench"
+    root = datasets.data_root(data_dir)
+    _test_set(root, dataset or "mnist")  # fail now, not after an hour of training, if the data is not there
+    path = benchmark.run(projects, flags, repeat, root, cross=not no_cross, command=command)
+    print(f"== results: {path.relative_to(ROOT)}", file=sys.stderr)
+    output = _write_report(path, executor.OUTPUTS / "report.md", root)
+    print(f"== report: {output.relative_to(ROOT)}", file=sys.stderr)
+    if publish:
+        report.RESULTS.parent.mkdir(exist_ok=True)
+        report.RESULTS.write_text(path.read_text())
+        _write_report(report.RESULTS, report.RESULTS.with_name("report.md"), root)
+        readme(c)
+        print(f"== published to {report.RESULTS.parent.relative_to(ROOT)}/ and README.md", file=sys.stderr)
+
+
+@task(name="report", help={"results": "a benchmark's results.json (default: outputs/bench/latest/results.json)",
+            "output": "where to write the report (default: outputs/report.md; figures go beside it)",
+            "data_dir": "data root, for the test images (default: $MNIST_DATA_DIR, else data/)"})
+def report_task(c, results=None, output=None, data_dir=None):
+    """Write outputs/report.md and its PNG figures from a benchmark's results."""
+    path = Path(results) if results else executor.OUTPUTS / "bench" / "latest" / "results.json"
+    written = _write_report(path, Path(output) if output else executor.OUTPUTS / "report.md", data_dir)
+    print(f"== report: {written}", file=sys.stderr)
+
+
+@task(help={"project": "the row that classifies", "weights": "a safetensors weights file (SPEC.md §5)"})
+def predict(c, project=None, weights=None):
+    """Classify images: `invoke predict --project NAME --weights FILE -- IMAGE…` (PNG/JPEG of any size, or IDX)."""
+    images = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    if not project or not weights or not images:
+        raise Exit("error: usage: invoke predict --project NAME --weights FILE -- IMAGE… "
+                   "(PNG, JPEG or IDX files; note the -- before them)", code=2)
+    row = _projects(project, False)[0]
+    try:
+        results = classifier.classify(row, Path(weights), images)
+    except executor.RowError as error:
+        raise Exit(f"error: {error}", code=2) from None
+    print(classifier.format_table(results))
+    failed = [result for result in results if result.error]
+    for result in failed:
+        print(f"error: {result.error}", file=sys.stderr)
+    if failed:
+        raise Exit(code=2)
+
+
+@task(help={"project": "the row to tune", "trials": "finished trials the study should hold (default 20)",
+            "study": "study name (default: <row>-<dataset>[-limit<N>]); the same name resumes it",
+            "dataset": "mnist (default) or fashion-mnist", "data_dir": "data root",
+            "limit_train": "train on the first N examples only (quicker trials)",
+            "max_epochs": "largest epoch count to try (default 10)", "seed": "the rows' --seed and the sampler's"})
+def sweep(c, project=None, trials=20, study=None, dataset="mnist", data_dir=None, limit_train=None, max_epochs=10,
+          seed=0):
+    """Optuna search over lr, momentum, batch size and epochs minimising validation loss; resumable."""
+    from mnist_runner import sweep as tuner  # optuna loads slowly: only when sweeping
+
+    row = _projects(project, False)[0]
+    if trials < 1 or max_epochs < 1:
+        raise Exit("error: --trials and --max-epochs must be at least 1", code=2)
+    try:
+        best = tuner.run(row, trials, study_name=study, dataset=dataset, data_dir=data_dir,
+                         limit_train=int(limit_train) if limit_train else None, max_epochs=max_epochs, seed=seed,
+                         log=lambda line: print(line, flush=True))
+    except tuner.SweepError as error:
+        raise Exit(f"error: {error}", code=1) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted: run the same command again to resume the study", code=130) from None
+    print(f"best of {best['trials']} trials (trial {best['best_trial']}): val_loss {best['best_val_loss']:.6f}")
+    for key, value in best["best_params"].items():
+        print(f"  {key} = {value}")
+    print(f"study and trials: {best['folder']}")
+    print(f"to train with them: {tuner.command_line(row.name, best['best_params'], dataset, best and limit_train)}")
+
+
+@task(help={"check": "only check that README.md's tables are up to date"})
 def readme(c, check=False):
-    """Regenerate the README's table of rows from the rows' manifests."""
+    """Regenerate the README's table of rows (from each row.toml) and its results table (from results/bench.json)."""
     current = report.README.read_text()
-    updated = report.readme_with_table(current, registry.discover())
+    try:
+        results = report.load_results(report.RESULTS)
+    except report.ResultsError as error:
+        raise Exit(f"error: {error}", code=2) from None
+    updated = report.readme_with_results(report.readme_with_table(current, registry.discover()), results)
     if check:
         if updated != current:
-            raise Exit("README.md's table of rows is out of date: run `invoke readme`", code=1)
-        print("README.md's table of rows is up to date")
+            raise Exit("README.md's tables are out of date: run `invoke readme`", code=1)
+        print("README.md's tables are up to date")
         return
     report.README.write_text(updated)
 

@@ -31,7 +31,8 @@ noreturn void fail(int status, const char *format, ...) {
 static const char USAGE[] =
     "usage: mnist [--help] [--dataset {mnist,fashion-mnist}] [--data-dir DIR] [--epochs N]\n"
     "             [--batch-size N] [--lr LR] [--momentum M] [--seed N] [--limit-train N]\n"
-    "             [--no-shuffle] [--init FILE | --load FILE] [--save FILE] [--threads N]\n"
+    "             [--no-shuffle] [--init FILE | --load FILE] [--save FILE] [--predict IDX_FILE]\n"
+    "             [--threads N]\n"
     "\n"
     "Train the SPEC.md MLP on MNIST with hand-written x86-64 assembly kernels (AVX-512 or AVX2+FMA).\n"
     "\n"
@@ -49,6 +50,8 @@ static const char USAGE[] =
     "  --init FILE        start from these safetensors weights instead of random ones\n"
     "  --load FILE        same as --init; with --epochs 0 only evaluates\n"
     "  --save FILE        write the trained weights to this safetensors file\n"
+    "  --predict IDX_FILE classify the images of this IDX file (.gz or plain) with the --load weights\n"
+    "                     instead of training\n"
     "  --threads N        threads for the matrix products (default: the CPUs this process may use,\n"
     "                     at most 8)\n"
     "\n"
@@ -57,7 +60,7 @@ static const char USAGE[] =
     "  MNIST_ASM_ISA      avx512, avx2 or auto (default): which kernel set to run\n";
 
 enum { F_DATASET, F_DATA_DIR, F_EPOCHS, F_BATCH, F_LR, F_MOMENTUM, F_SEED, F_LIMIT, F_NO_SHUFFLE,
-       F_INIT, F_LOAD, F_SAVE, F_THREADS };
+       F_INIT, F_LOAD, F_SAVE, F_PREDICT, F_THREADS };
 static const struct {
     const char *name;
     int takes_value;
@@ -66,7 +69,7 @@ static const struct {
     [F_BATCH] = {"--batch-size", 1}, [F_LR] = {"--lr", 1},           [F_MOMENTUM] = {"--momentum", 1},
     [F_SEED] = {"--seed", 1},        [F_LIMIT] = {"--limit-train", 1}, [F_NO_SHUFFLE] = {"--no-shuffle", 0},
     [F_INIT] = {"--init", 1},        [F_LOAD] = {"--load", 1},       [F_SAVE] = {"--save", 1},
-    [F_THREADS] = {"--threads", 1},
+    [F_PREDICT] = {"--predict", 1},  [F_THREADS] = {"--threads", 1},
 };
 
 /* An integer in [low, high]: optional sign and decimal digits, nothing else. */
@@ -195,11 +198,14 @@ void parse_args(int argc, char **argv, Args *args) {
         case F_INIT: init = value; break;
         case F_LOAD: load = value; break;
         case F_SAVE: args->save = value; break;
+        case F_PREDICT: args->predict = value; break;
         case F_THREADS: args->threads = parse_int(name, value, 1, 1024); break;
         }
     }
     if (init && load)
         fail(EXIT_BAD_INPUT, "--init and --load are the same option; give only one");
+    if (args->predict && !load)
+        fail(EXIT_BAD_INPUT, "--predict needs the weights to classify with: add --load FILE");
     args->init = init ? init : load;
     if (!args->data_dir) {
         const char *env = getenv("MNIST_DATA_DIR");
@@ -243,7 +249,8 @@ const char *format_number(double value) {
 
 /* ================================================================ .gz IDX files */
 
-static uint8_t *read_gz(const char *path, size_t *size) {
+/* The whole decompressed file; a plain (not gzip) file is read as it is when plain_ok. */
+static uint8_t *read_gz(const char *path, size_t *size, int plain_ok) {
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
@@ -269,7 +276,7 @@ static uint8_t *read_gz(const char *path, size_t *size) {
             data = bigger;
         }
         int got = gzread(file, data + length, (unsigned)(capacity - length > (1u << 30) ? 1u << 30 : capacity - length));
-        if (length == 0 && got >= 0 && gzdirect(file) && st.st_size > 0)
+        if (length == 0 && got >= 0 && gzdirect(file) && st.st_size > 0 && !plain_ok)
             fail(EXIT_BAD_INPUT, "%s: not a valid gzip file (not gzip data)", path);
         int code;
         const char *message = gzerror(file, &code);
@@ -292,9 +299,9 @@ static uint32_t big_endian(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-uint8_t *read_idx_images(const char *path, int64_t *count) {
+uint8_t *read_idx_images(const char *path, int64_t *count, int plain_ok) {
     size_t size;
-    uint8_t *raw = read_gz(path, &size);
+    uint8_t *raw = read_gz(path, &size, plain_ok);
     if (size < 16)
         fail(EXIT_BAD_INPUT, "%s: too short for an IDX image header (%zu bytes)", path, size);
     uint32_t magic = big_endian(raw), n = big_endian(raw + 4), rows = big_endian(raw + 8), cols = big_endian(raw + 12);
@@ -312,7 +319,7 @@ uint8_t *read_idx_images(const char *path, int64_t *count) {
 
 uint8_t *read_idx_labels(const char *path, int64_t *count) {
     size_t size;
-    uint8_t *raw = read_gz(path, &size);
+    uint8_t *raw = read_gz(path, &size, 0);
     if (size < 8)
         fail(EXIT_BAD_INPUT, "%s: too short for an IDX label header (%zu bytes)", path, size);
     uint32_t magic = big_endian(raw), n = big_endian(raw + 4);

@@ -21,14 +21,16 @@ typedef struct {
     int shuffle;
     const char *init; /* --init or --load */
     const char *save;
+    const char *predict; /* an IDX image file to classify with the --load weights instead of training */
 } Args;
 
 void parse_args(int argc, char **argv, Args *args);
 const char *format_number(double value); /* Python's repr of a float: 0.05, 1e-05 */
 
 /* ---- IDX files in .gz (SPEC.md §1) ---- */
-/* uint8 pixels [count * 784] of a checked IDX3 image file, count returned. */
-uint8_t *read_idx_images(const char *path, int64_t *count);
+/* uint8 pixels [count * 784] of a checked IDX3 image file, count returned; gzip-compressed, or also
+ * plain when plain_ok (--predict: told apart by gzip's magic bytes). */
+uint8_t *read_idx_images(const char *path, int64_t *count, int plain_ok);
 /* labels [count] of a checked IDX1 label file, each 0-9. */
 uint8_t *read_idx_labels(const char *path, int64_t *count);
 

@@ -48,7 +48,7 @@ static void read_split(const char *directory, const char *images_name, const cha
     snprintf(images_path, sizeof images_path, "%s/%s", directory, images_name);
     snprintf(labels_path, sizeof labels_path, "%s/%s", directory, labels_name);
     int64_t images, labels;
-    uint8_t *pixels = read_idx_images(images_path, &images);
+    uint8_t *pixels = read_idx_images(images_path, &images, 0);
     uint8_t *digits = read_idx_labels(labels_path, &labels);
     if (images != expected || labels != expected)
         fail(EXIT_BAD_INPUT, "%s: holds %lld images and %s %lld labels, expected %lld of each", images_path,
@@ -278,6 +278,25 @@ static void evaluate(const Params *p, Workspace *w, const Split *split, double *
     *accuracy = (double)correct / (double)split->n;
 }
 
+/* Softmax probabilities of the n images' ten classes (--predict) into probabilities[n, 10]:
+ * the forward pass in the asm GEMMs, the ten exps per image of the softmax in C. */
+static void predict(const Params *p, Workspace *w, const float *x, int64_t n, float *probabilities) {
+    for (int64_t start = 0; start < n; start += EVAL_ROWS) {
+        int64_t rows = n - start < EVAL_ROWS ? n - start : EVAL_ROWS;
+        forward(p, x + start * PIXELS, rows, w);
+        for (int64_t i = 0; i < rows; i++) {
+            const float *z = w->logits + i * CLASSES;
+            float *out = probabilities + (start + i) * CLASSES, max = z[0], sum = 0;
+            for (int c = 1; c < CLASSES; c++)
+                max = z[c] > max ? z[c] : max;
+            for (int c = 0; c < CLASSES; c++)
+                sum += out[c] = expf(z[c] - max);
+            for (int c = 0; c < CLASSES; c++)
+                out[c] /= sum;
+        }
+    }
+}
+
 /* ================================================================ main */
 
 static int by_value(const void *a, const void *b) {
@@ -325,6 +344,32 @@ int main(int argc, char **argv) {
     if (!(K = kernels_select(why, sizeof why)))
         fail(EXIT_BAD_INPUT, "%s", why);
     printf("event=start row=assembly language=x86-64-asm/nasm-%s framework=none device=cpu\n", NASM_VERSION);
+    fflush(stdout);
+    if (args.predict) { /* classify the images of one IDX file with the --load weights; no dataset, no training */
+        Params params = alloc_params();
+        load_params(&params, args.init);
+        int64_t n;
+        uint8_t *pixels = read_idx_images(args.predict, &n, 1);
+        float *x = alloc_floats((size_t)(n * PIXELS)), *probabilities = alloc_floats((size_t)(n * CLASSES));
+        K->u8_to_f32(x, pixels, n * PIXELS);
+        if (pool_start(K, (int)args.threads, 1) != 0)
+            fail(1, "cannot start %lld threads", args.threads);
+        Workspace work = alloc_workspace(n < EVAL_ROWS ? (n > 0 ? n : 1) : EVAL_ROWS);
+        predict(&params, &work, x, n, probabilities);
+        for (int64_t i = 0; i < n; i++) {
+            const float *q = probabilities + i * CLASSES;
+            int best = 0; /* the most probable digit, the lowest on a tie */
+            for (int c = 1; c < CLASSES; c++)
+                best = q[c] > q[best] ? c : best;
+            printf("event=predict index=%lld class=%d", (long long)i, best);
+            for (int c = 0; c < CLASSES; c++)
+                printf(" p%d=%.6f", c, q[c]);
+            printf("\n");
+            fflush(stdout);
+        }
+        pool_stop();
+        return 0;
+    }
     printf("event=config dataset=%s epochs=%lld batch_size=%lld lr=%s", args.dataset, args.epochs, args.batch_size,
            format_number(args.lr));
     printf(" momentum=%s seed=%lld limit_train=%lld shuffle=%d init=%d\n", format_number(args.momentum), args.seed,
@@ -372,6 +417,7 @@ int main(int argc, char **argv) {
         evaluate(&params, &work, &splits.val, &val_loss, &val_acc);
         printf("event=epoch epoch=%d train_loss=%.6f train_acc=%.6f val_loss=%.6f val_acc=%.6f seconds=%.3f\n", epoch,
                train_loss, train_acc, val_loss, val_acc, seconds);
+        fflush(stdout);
         /* not part of the contract (the runner ignores it): GEMM throughput of the epoch, and
          * the fastest and median step (a loaded machine stretches some steps, not all) */
         int64_t full = splits.train.n / args.batch_size ? splits.train.n / args.batch_size : steps;

@@ -16,7 +16,7 @@
 void print_usage(const char *program) {
     printf("usage: %s [--dataset {mnist,fashion-mnist}] [--data-dir DIR] [--epochs N] [--batch-size N]\n"
            "       [--lr LR] [--momentum M] [--seed N] [--limit-train N] [--no-shuffle]\n"
-           "       [--init FILE | --load FILE] [--save FILE] [--help]\n"
+           "       [--init FILE | --load FILE] [--save FILE] [--predict IDX_FILE] [--help]\n"
            "\n"
            "Train the SPEC.md MLP on MNIST in C: hand-written backprop, matrix products by CBLAS.\n"
            "\n"
@@ -33,6 +33,8 @@ void print_usage(const char *program) {
            "  --init FILE          start from these safetensors weights instead of random ones\n"
            "  --load FILE          same as --init; with --epochs 0 only evaluates\n"
            "  --save FILE          write the trained weights to this safetensors file\n"
+           "  --predict IDX_FILE   classify the images of this IDX file (.gz or plain) with the --load weights\n"
+           "                       instead of training\n"
            "  -h, --help           show this help message and exit\n",
            program);
 }
@@ -134,7 +136,7 @@ int parse_args(int argc, char **argv, Args *args) {
         }
         static const char *const valued[] = {"--dataset", "--data-dir", "--epochs", "--batch-size",
                                              "--lr", "--momentum", "--seed", "--limit-train",
-                                             "--init", "--load", "--save"};
+                                             "--init", "--load", "--save", "--predict"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= strcmp(name, valued[k]) == 0;
         if (!known) return fail(EXIT_BAD_INPUT, "unrecognized argument '%s' (see --help)", name);
@@ -173,6 +175,8 @@ int parse_args(int argc, char **argv, Args *args) {
             init = value;
         } else if (strcmp(name, "--load") == 0) {
             load = value;
+        } else if (strcmp(name, "--predict") == 0) {
+            args->predict = value;
         } else {
             args->save = value;
         }
@@ -180,6 +184,8 @@ int parse_args(int argc, char **argv, Args *args) {
     }
 
     if (init && load) return fail(EXIT_BAD_INPUT, "--init and --load are the same option; give only one");
+    if (args->predict && !load)
+        return fail(EXIT_BAD_INPUT, "--predict needs the weights to classify with: add --load FILE");
     args->init = init ? init : load;
     if (!args->data_dir) {
         const char *env = getenv("MNIST_DATA_DIR");

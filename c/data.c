@@ -45,16 +45,15 @@ static int read_file(const char *path, unsigned char **out, size_t *length) {
     return EXIT_OK;
 }
 
-/* Decompress a gzip file (one or more members); a truncated or corrupt file is bad input. */
-static int read_gz(const char *path, unsigned char **out, size_t *length) {
-    unsigned char *compressed = NULL;
-    size_t compressed_length = 0;
-    int status = read_file(path, &compressed, &compressed_length);
-    if (status != EXIT_OK) return status;
-    if (compressed_length < 2 || compressed[0] != 0x1f || compressed[1] != 0x8b) {
-        free(compressed);
+static int is_gzip(const unsigned char *bytes, size_t length) {
+    return length >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+}
+
+/* Decompress gzip bytes read from path (one or more members); a truncated or corrupt file is bad input. */
+static int gunzip(const char *path, const unsigned char *compressed, size_t compressed_length, unsigned char **out,
+                  size_t *length) {
+    if (!is_gzip(compressed, compressed_length))
         return fail(EXIT_BAD_INPUT, "%s: not a valid gzip file (no gzip magic bytes)", path);
-    }
 
     /* The trailer's ISIZE (size mod 2^32) is a good first guess at the output size. */
     size_t capacity = 1 << 16;
@@ -68,10 +67,9 @@ static int read_gz(const char *path, unsigned char **out, size_t *length) {
     memset(&z, 0, sizeof z);
     if (!buffer || inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
         free(buffer);
-        free(compressed);
         return fail(EXIT_BAD_INPUT, "%s: cannot decompress (out of memory)", path);
     }
-    z.next_in = compressed;
+    z.next_in = (unsigned char *)compressed;  /* zlib does not write through next_in */
     size_t used = 0;
     size_t remaining = compressed_length;
     int result = Z_OK;
@@ -111,7 +109,6 @@ static int read_gz(const char *path, unsigned char **out, size_t *length) {
     char reason[128];
     if (problem) snprintf(reason, sizeof reason, "%s", problem);
     inflateEnd(&z);
-    free(compressed);
     if (problem) {
         free(buffer);
         return fail(EXIT_BAD_INPUT, "%s: not a valid gzip file (%s)", path, reason);
@@ -121,9 +118,22 @@ static int read_gz(const char *path, unsigned char **out, size_t *length) {
     return EXIT_OK;
 }
 
+/* A whole gzip file, decompressed. */
+static int read_gz(const char *path, unsigned char **out, size_t *length) {
+    unsigned char *compressed = NULL;
+    size_t compressed_length = 0;
+    int status = read_file(path, &compressed, &compressed_length);
+    if (status != EXIT_OK) return status;
+    status = gunzip(path, compressed, compressed_length, out, length);
+    free(compressed);
+    return status;
+}
+
 static uint32_t big_endian(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
+
+#define ANY_COUNT SIZE_MAX  /* parse_idx_images: a --predict file may hold any number of images */
 
 /* IDX3 bytes → float32 [count, 784] scaled to [0, 1]. */
 static int parse_idx_images(const char *name, const unsigned char *raw, size_t length, size_t expected,
@@ -140,9 +150,9 @@ static int parse_idx_images(const char *name, const unsigned char *raw, size_t l
     if (length - 16 != pixels)
         return fail(EXIT_BAD_INPUT, "%s: header says %u images, but holds %zu pixel bytes (expected %llu)", name,
                     count, length - 16, (unsigned long long)pixels);
-    if (count != expected)
+    if (expected != ANY_COUNT && count != expected)
         return fail(EXIT_BAD_INPUT, "%s: holds %u images, expected %zu", name, count, expected);
-    float *out = malloc((size_t)pixels * sizeof *out);
+    float *out = malloc(pixels ? (size_t)pixels * sizeof *out : 1);
     if (!out) return fail(EXIT_BAD_INPUT, "%s: out of memory", name);
     for (size_t i = 0; i < pixels; i++) out[i] = (float)raw[16 + i] / 255.0f;
     *images = out;
@@ -220,6 +230,23 @@ int load_mnist(const char *data_dir, const char *dataset, size_t limit_train, Da
     out->train = (Split){out->train_images, out->train_labels, limit_train < split ? limit_train : split};
     out->val = (Split){out->train_images + split * PIXELS, out->train_labels + split, VAL_COUNT};
     return EXIT_OK;
+}
+
+int read_images(const char *path, float **images, size_t *n) {
+    unsigned char *raw = NULL;
+    size_t length = 0;
+    int status = read_file(path, &raw, &length);
+    if (status != EXIT_OK) return status;
+    if (is_gzip(raw, length)) {
+        unsigned char *compressed = raw;
+        status = gunzip(path, compressed, length, &raw, &length);
+        free(compressed);
+        if (status != EXIT_OK) return status;
+    }
+    status = parse_idx_images(path, raw, length, ANY_COUNT, images);
+    free(raw);
+    if (status == EXIT_OK) *n = (length - 16) / PIXELS;
+    return status;
 }
 
 void free_dataset(Dataset *data) {

@@ -252,6 +252,22 @@ static void evaluate(const Params *p, Work *w, size_t capacity, const Split *spl
     *accuracy = (double)correct / (double)split->n;
 }
 
+/* Softmax probabilities of the n images' ten classes (--predict) into probabilities[n, 10]. */
+static void predict(const Params *p, Work *w, size_t capacity, const float *x, size_t n, float *probabilities) {
+    for (size_t start = 0; start < n; start += capacity) {
+        int rows = (int)(n - start < capacity ? n - start : capacity);
+        memcpy(w->x, x + start * PIXELS, (size_t)rows * PIXELS * sizeof(float));
+        forward(p, w, rows);
+        for (int i = 0; i < rows; i++) {
+            const float *z = w->logits + (size_t)i * CLASSES;
+            float *out = probabilities + (start + (size_t)i) * CLASSES, max = z[0], sum = 0;
+            for (int c = 1; c < CLASSES; c++) max = z[c] > max ? z[c] : max;
+            for (int c = 0; c < CLASSES; c++) sum += (out[c] = expf(z[c] - max));
+            for (int c = 0; c < CLASSES; c++) out[c] /= sum;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- main
  * "openblas/0.3.21" from the library's own description of itself. */
 static void blas_name(char *out, size_t size) {
@@ -288,10 +304,28 @@ static void pick_blas_kernels(char **argv) {
 #endif
 }
 
+/* --predict: classify every image of one IDX file with the --load weights; no dataset is read, nothing trained. */
+static int run_predict(const Args *args, Params *p, Work *w) {
+    if (!alloc_params(p) || !alloc_work(w, 1000)) return fail(EXIT_BAD_INPUT, "out of memory");
+    int status = load_weights(args->init, p->t);
+    float *images = NULL, *probabilities = NULL;
+    size_t n = 0;
+    if (status == EXIT_OK) status = read_images(args->predict, &images, &n);
+    if (status == EXIT_OK && !(probabilities = malloc((n ? n : 1) * CLASSES * sizeof(float))))
+        status = fail(EXIT_BAD_INPUT, "%s: out of memory for %zu images", args->predict, n);
+    if (status == EXIT_OK) {
+        predict(p, w, 1000, images, n, probabilities);
+        for (size_t i = 0; i < n; i++) log_predict(i, probabilities + i * CLASSES);
+    }
+    free(images), free(probabilities);
+    return status;
+}
+
 static int run(const Args *args, Dataset *data, Params *p, Params *velocity, Params *grads, Work *w) {
     char framework[64];
     blas_name(framework, sizeof framework);
     log_start("c", framework);
+    if (args->predict) return run_predict(args, p, w);
     log_config(args);
 
     double started = now_seconds();

@@ -35,6 +35,7 @@ typedef struct {
     int shuffle;            /* 0 with --no-shuffle */
     const char *init;       /* --init or --load, NULL for random weights */
     const char *save;       /* NULL: do not save */
+    const char *predict;    /* --predict: an IDX image file to classify with the --load weights; NULL: train */
     int help;               /* --help was given: usage is printed, nothing else runs */
 } Args;
 
@@ -59,6 +60,8 @@ typedef struct {
 
 int load_mnist(const char *data_dir, const char *dataset, size_t limit_train, Dataset *out);
 void free_dataset(Dataset *data);
+/* An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's magic) → float32 [n, 784]. */
+int read_images(const char *path, float **images, size_t *n);
 
 /* ------------------------------------------------------------ weights (SPEC.md §5) */
 #define N_TENSORS 6
@@ -86,6 +89,7 @@ void log_data(const Dataset *data, double seconds);
 void log_epoch(long long epoch, double train_loss, double train_acc, double val_loss, double val_acc,
                double seconds);
 void log_test(double test_loss, double test_acc, double seconds);
+void log_predict(size_t index, const float probabilities[10]);
 
 double now_seconds(void);
 

@@ -81,3 +81,14 @@ void log_test(double test_loss, double test_acc, double seconds) {
     printf("event=test test_loss=%.6f test_acc=%.6f seconds=%.3f\n", test_loss, test_acc, seconds);
     fflush(stdout);
 }
+
+/* One image's class (the most probable digit, the lowest on a tie) and its ten probabilities. */
+void log_predict(size_t index, const float probabilities[10]) {
+    int best = 0;
+    for (int c = 1; c < 10; c++)
+        if (probabilities[c] > probabilities[best]) best = c;
+    printf("event=predict index=%zu class=%d", index, best);
+    for (int c = 0; c < 10; c++) printf(" p%d=%.6f", c, probabilities[c]);
+    printf("\n");
+    fflush(stdout);
+}

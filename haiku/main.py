@@ -108,12 +108,23 @@ def evaluate(params, images, labels):
     return loss_sum / len(labels), hits / len(labels)
 
 
+@jax.jit
+def predict(params, images):
+    """Softmax probabilities of each image's ten classes (--predict)."""
+    return jax.nn.softmax(network.apply(params, images))
+
+
 # ---------------------------------------------------------------- main
 def main():
     parser = cli.build_parser("Train the SPEC.md MLP on MNIST with JAX + Haiku and optax.")
     args = cli.parse_args(parser)
     device = jax.devices()[0]
     log.start("haiku", f"haiku/{hk.__version__}+jax/{jax.__version__}", device.platform)
+    if args.predict:
+        params = params_from_tensors(weights.load(args.init))
+        for index, probabilities in enumerate(np.asarray(predict(params, data.read_images(args.predict)))):
+            log.predict(index, probabilities)
+        return
     log.config(args)
 
     splits, seconds = data.load(args)

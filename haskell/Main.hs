@@ -82,11 +82,17 @@ imageMagic, labelMagic :: Word32
 imageMagic = 0x00000803
 labelMagic = 0x00000801
 
+-- | A file's bytes; a missing or unreadable file is a DataError.
+readBytes :: FilePath -> IO BS.ByteString
+readBytes path = BS.readFile path `catch` \(e :: IOException) ->
+  dataError (path ++ if isDoesNotExistError e then ": file not found" else ": cannot read (" ++ oneLine (show e) ++ ")")
+
 -- | The decompressed bytes of a .gz file; a missing, truncated or corrupt file is a DataError.
 readGz :: FilePath -> IO BS.ByteString
-readGz path = do
-  raw <- BS.readFile path `catch` \(e :: IOException) ->
-    dataError (path ++ if isDoesNotExistError e then ": file not found" else ": cannot read (" ++ oneLine (show e) ++ ")")
+readGz path = gunzip path =<< readBytes path
+
+gunzip :: FilePath -> BS.ByteString -> IO BS.ByteString
+gunzip path raw = do
   decoded <- try (E.evaluate (BL.toStrict (GZip.decompress (BL.fromStrict raw))))
   case decoded of
     Right bytes -> pure bytes
@@ -133,6 +139,12 @@ parseLabels name raw = do
   unless (VS.null labels || VS.maximum labels <= 9) $
     dataError (name ++ ": label " ++ show (VS.maximum labels) ++ " is out of range 0-9")
   pure labels
+
+-- | An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's first bytes 1f 8b).
+readImages :: FilePath -> IO Mat
+readImages path = do
+  raw <- readBytes path
+  parseImages path =<< if "\x1f\x8b" `BS.isPrefixOf` raw then gunzip path raw else pure raw
 
 readSplit :: FilePath -> FilePath -> FilePath -> Int -> IO (Mat, Labels)
 readSplit directory imagesFile labelsFile expected = do
@@ -303,6 +315,15 @@ evaluate p x y = (total / fromIntegral n, fromIntegral hits / fromIntegral n)
     total = sum [l | (l, _, _) <- results]
     hits = sum [h | (_, h, _) <- results]
 
+-- | Softmax probabilities of each image's ten classes (--predict), one row per image.
+predict :: Params -> Mat -> Mat
+predict p x
+  | rows x == 0 = konst 0 (0, 10) -- an empty file: hmatrix cannot broadcast a bias over zero rows
+  | otherwise = e / asColumn (e #> konst 1 (cols e))
+  where
+    logits = fst (forward p x)
+    e = exp (logits - asColumn (VS.fromList (map maxElement (toRows logits)))) -- shifted, so exp cannot overflow
+
 -- ---------------------------------------------------------------- weights file (SPEC.md §5)
 tensorShapes :: [(String, [Int])]
 tensorShapes = concat [[(name ++ ".weight", [o, i]), (name ++ ".bias", [o])] | (name, (o, i)) <- zip (toList' layerNames) (toList' layerShapes)]
@@ -399,6 +420,7 @@ data Config = Config
   , initFile :: Maybe FilePath
   , loadFile :: Maybe FilePath
   , saveFile :: Maybe FilePath
+  , predictFile :: Maybe FilePath
   }
 
 -- | An integer in [low, high] written as plain decimal digits (with an optional sign).
@@ -465,6 +487,8 @@ configParser = Config
   <*> O.optional (O.strOption (O.long "init" <> O.metavar "FILE" <> O.help "start from these safetensors weights instead of random ones"))
   <*> O.optional (O.strOption (O.long "load" <> O.metavar "FILE" <> O.help "same as --init; with --epochs 0 only evaluates"))
   <*> O.optional (O.strOption (O.long "save" <> O.metavar "FILE" <> O.help "write the trained weights to this safetensors file"))
+  <*> O.optional (O.strOption (O.long "predict" <> O.metavar "IDX_FILE"
+        <> O.help "classify the images of this IDX file (.gz or plain) with the --load weights instead of training"))
 
 -- | Parse the flags; a usage error is one line (optparse's first line), --help goes to stdout.
 parseConfig :: [String] -> IO Config
@@ -481,6 +505,8 @@ parseConfig argv = do
   case (initFile cfg, loadFile cfg) of
     (Just _, Just _) -> usageError "--init and --load are the same option; give only one"
     _ -> pure ()
+  when (predictFile cfg /= Nothing && loadFile cfg == Nothing) $
+    usageError "--predict needs the weights to classify with: add --load FILE"
   forM_ (saveFile cfg) $ \path -> do
     let parent = takeDirectory path
     ok <- doesDirectoryExist parent
@@ -523,6 +549,10 @@ pyRepr x
     mantissa = take 1 ds ++ (if length ds > 1 then "." ++ drop 1 ds else "")
     pad2 s = if length s < 2 then '0' : s else s
 
+-- | The most probable digit, the lowest on a tie.
+bestClass :: Vec -> Int
+bestClass p = VS.length (VS.takeWhile (< VS.maximum p) p)
+
 flag :: Bool -> String
 flag b = if b then "1" else "0"
 
@@ -544,6 +574,15 @@ run argv = do
       initPath = maybe (loadFile cfg) Just (initFile cfg)
   emit "start" [ ("row", "haskell"), ("language", "haskell/ghc-" ++ ghcVersion)
                , ("framework", "hmatrix/" ++ VERSION_hmatrix), ("device", "cpu") ]
+  case (predictFile cfg, loadFile cfg) of
+    (Just images, Just weightsFile) -> do
+      params <- loadWeights weightsFile
+      probabilities <- predict params <$> readImages images
+      forM_ (zip [0 :: Int ..] (toRows probabilities)) $ \(index, p) ->
+        emit "predict" $ ("index", show index) : ("class", show (bestClass p))
+          : [("p" ++ show d, fixed 6 (realToFrac v)) | (d, v) <- zip [0 :: Int ..] (VS.toList p)]
+      exitSuccess
+    _ -> pure ()
   emit "config" [ ("dataset", dataset cfg), ("epochs", show (epochs cfg)), ("batch_size", show (batchSize cfg))
                 , ("lr", pyRepr (lr cfg)), ("momentum", pyRepr (momentum cfg)), ("seed", show (seed cfg))
                 , ("limit_train", show (limitTrain cfg)), ("shuffle", flag (shuffle cfg)), ("init", flag (initPath /= Nothing)) ]

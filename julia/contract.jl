@@ -78,6 +78,7 @@ mutable struct Args
     init::Union{Nothing,String}
     load::Union{Nothing,String}
     save::Union{Nothing,String}
+    predict::Union{Nothing,String}
 end
 
 const USAGE = """
@@ -98,6 +99,8 @@ options:
   --init FILE           start from these safetensors weights instead of random ones
   --load FILE           same as --init; with --epochs 0 only evaluates
   --save FILE           write the trained weights to this safetensors file
+  --predict IDX_FILE    classify the images of this IDX file (.gz or plain) with the --load weights
+                        instead of training
   --help                show this message and exit
 """
 
@@ -125,7 +128,7 @@ end
 
 """Parse and cross-check the flags. Returns `nothing` after printing --help."""
 function parse_args(argv::Vector{String})
-    args = Args("mnist", "", 5, 128, 0.05, 0.9, 0, TRAIN_EXAMPLES, true, nothing, nothing, nothing)
+    args = Args("mnist", "", 5, 128, 0.05, 0.9, 0, TRAIN_EXAMPLES, true, nothing, nothing, nothing, nothing)
     data_dir = nothing
     i = 1
     while i <= length(argv)
@@ -147,7 +150,7 @@ function parse_args(argv::Vector{String})
             continue
         end
         flag in ("--dataset", "--data-dir", "--epochs", "--batch-size", "--lr", "--momentum", "--seed",
-                 "--limit-train", "--init", "--load", "--save") ||
+                 "--limit-train", "--init", "--load", "--save", "--predict") ||
             throw(UsageError("unknown flag $flag (see --help)"))
         if inline === nothing
             (i > length(argv) || startswith(argv[i], "--")) &&
@@ -181,10 +184,15 @@ function parse_args(argv::Vector{String})
             args.load = nonempty_path(flag, value)
         elseif flag == "--save"
             args.save = nonempty_path(flag, value)
+        elseif flag == "--predict"
+            args.predict = nonempty_path(flag, value)
         end
     end
     if args.init !== nothing && args.load !== nothing
         throw(UsageError("--init and --load are the same option; give only one"))
+    end
+    if args.predict !== nothing && args.load === nothing
+        throw(UsageError("--predict needs the weights to classify with: add --load FILE"))
     end
     args.init = something(args.init, args.load, Some(nothing))
     if data_dir === nothing
@@ -273,6 +281,18 @@ function read_split(directory, images_file, labels_file, expected)
     return images, labels
 end
 
+"An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's magic) → Float32 [784, n]."
+function read_images(path::String)
+    isfile(path) || throw(DataError("$path: file not found"))
+    raw = try
+        read(path)
+    catch error
+        error isa SystemError || rethrow()
+        throw(DataError("$path: cannot read ($(sprint(showerror, error)))"))
+    end
+    length(raw) >= 2 && raw[1:2] == [0x1f, 0x8b] && (raw = read_gz(path))
+    return parse_idx_images(raw, path)
+end
 
 # ---------------------------------------------------------------- weights file (SPEC.md §5)
 # safetensors: 8-byte little-endian header length, a JSON header, then raw little-endian data.

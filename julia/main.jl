@@ -255,13 +255,32 @@ function evaluate(p::Params, cache, x::Matrix{Float32}, y::Vector{Int}; batch_si
     return total_loss / n, correct / n
 end
 
+"Softmax probabilities [10, n] of each image's ten classes (--predict)."
+function predict(p::Params, x::Matrix{Float32})
+    ws = Workspace(size(x, 2))
+    copyto!(ws.x, x)
+    logits = forward!(ws, p)
+    exp_logits = exp.(logits .- maximum(logits; dims=1))
+    return exp_logits ./ sum(exp_logits; dims=1)
+end
+
 # ---------------------------------------------------------------- main
-"Parse the flags, load the data, train, evaluate, save: the log lines of SPEC.md §6 on stdout."
+"""Parse the flags, load the data, train, evaluate, save (or, with --predict, classify a file's
+images): the log lines of SPEC.md §6 on stdout."""
 function main(argv::Vector{String})
     compile_seconds = seconds_since(LOADED_NS)
     args = parse_args(argv)
     args === nothing && return  # --help
     emit("start", "row" => ROW, "language" => "julia/$(VERSION)", "framework" => "none", "device" => "cpu")
+    if args.predict !== nothing  # classify the file's images, no dataset, no training
+        probabilities = predict(Params(load_weights(args.init)), read_images(args.predict))
+        for (index, column) in enumerate(eachcol(probabilities))
+            # class: the most probable digit, the lowest on a tie (argmax takes the first maximum)
+            emit("predict", "index" => index - 1, "class" => argmax(column) - 1,
+                 ("p$digit" => f6(column[digit+1]) for digit in 0:9)...)
+        end
+        return
+    end
     emit("config", "dataset" => args.dataset, "epochs" => args.epochs, "batch_size" => args.batch_size,
          "lr" => args.lr, "momentum" => args.momentum, "seed" => args.seed, "limit_train" => args.limit_train,
          "shuffle" => Int(args.shuffle), "init" => Int(args.init !== nothing))

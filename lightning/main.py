@@ -97,6 +97,11 @@ class MNISTModule(L.LightningModule):
         logits = self(x)
         self._log_metrics("test", F.cross_entropy(logits, y), logits, y)
 
+    def predict_step(self, batch, batch_idx):
+        """Softmax probabilities of each image's ten classes (--predict); trainer.predict runs it in eval mode."""
+        (x,) = batch
+        return torch.softmax(self(x), dim=1)
+
     def _log_metrics(self, stage: str, loss, logits, labels):
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         size = len(labels)
@@ -149,14 +154,16 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*", category=FutureWarning)
 
 
-def make_trainer(epochs: int, run_dir: str) -> L.Trainer:
-    """Lightning's own output (a CSV of the epoch metrics) goes to $MNIST_RUN_DIR when the runner sets it."""
+def make_trainer(epochs: int, run_dir: str, progress_bar: bool) -> L.Trainer:
+    """Lightning's own output (a CSV of the epoch metrics) goes to $MNIST_RUN_DIR when the runner sets it.
+
+    Lightning's progress bar writes to stdout, so it is shown only when stdout is a terminal."""
     logger = L.pytorch.loggers.CSVLogger(run_dir, name="lightning_logs") if os.environ.get("MNIST_RUN_DIR") else False
     return L.Trainer(
         accelerator="auto", devices=1, max_epochs=epochs, default_root_dir=run_dir, logger=logger,
         enable_checkpointing=False,  # --save writes the contract's weights file instead
         enable_model_summary=False, num_sanity_val_steps=0,
-        enable_progress_bar=sys.stderr.isatty(), callbacks=[ContractLog()],
+        enable_progress_bar=progress_bar and sys.stdout.isatty(), callbacks=[ContractLog()],
     )
 
 
@@ -165,8 +172,15 @@ def main():
     args = cli.parse_args(parser)
     quiet_lightning()
     with tempfile.TemporaryDirectory(prefix="mnist-lightning-") as scratch:
-        trainer = make_trainer(args.epochs, os.environ.get("MNIST_RUN_DIR") or scratch)
+        trainer = make_trainer(args.epochs, os.environ.get("MNIST_RUN_DIR") or scratch, progress_bar=not args.predict)
         log.start("lightning", f"lightning/{L.__version__}", trainer.strategy.root_device.type)
+        if args.predict:
+            model = MNISTModule(args.lr, args.momentum)
+            model.load_state_dict({name: torch.from_numpy(array) for name, array in weights.load(args.init).items()})
+            images = DataLoader(TensorDataset(torch.from_numpy(data.read_images(args.predict))), batch_size=1000)
+            for index, probabilities in enumerate(torch.cat(trainer.predict(model, images)).numpy()):
+                log.predict(index, probabilities)
+            return
         log.config(args)
 
         splits, seconds = data.load(args)

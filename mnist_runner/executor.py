@@ -10,6 +10,7 @@ import platform
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -59,16 +60,30 @@ def build(project: Project, build_log: Path) -> str | None:
     return None
 
 
-def _pump(source, sinks) -> None:
-    """Copy a child's stream line by line to its log file and, live, to the terminal."""
+def _pump(source, sinks, on_line=None) -> None:
+    """Copy a child's stream line by line to its log file and, live, to the terminal; on_line sees each line."""
     for line in iter(source.readline, b""):
         for sink in sinks:
             sink.write(line)
             sink.flush()
+        if on_line is not None:
+            on_line(line.decode(errors="replace"))
     source.close()
 
 
-def _machine() -> dict:
+def _arrival_watcher(started: float, arrivals: dict, on_record=None):
+    """Timestamps each event's first log line as it arrives (SPEC.md §6: rows flush every line)."""
+    def watch(line: str) -> None:
+        record = normalize.parse_line(line)
+        if record is None:
+            return
+        arrivals.setdefault(record["event"], time.perf_counter() - started)
+        if on_record is not None:
+            on_record(record)
+    return watch
+
+
+def machine() -> dict:
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -77,11 +92,17 @@ def _machine() -> dict:
                 break
     except OSError:
         pass
-    return {"hostname": platform.node(), "os": platform.platform(), "cpu": cpu, "cores": os.cpu_count()}
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"hostname": platform.node(), "os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+            "memory_gib": round(memory_gib, 1)}
 
 
-def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool = True) -> tuple[Path, dict]:
-    """Run a row with the contract's flags in args; returns its run directory and summary."""
+def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool = True,
+        on_record=None) -> tuple[Path, dict]:
+    """Run a row with the contract's flags in args; returns its run directory and summary.
+
+    on_record, if given, is called with each parsed log line as it arrives (for progress displays).
+    """
     run_dir = new_run_dir(project.name, outputs)
     missing = project.missing()
     if missing:
@@ -101,9 +122,11 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as error:
         return _record_failure(project, run_dir, f"{command[0]} could not start ({error.strerror})")
+    arrivals = {}
     with open(run_dir / "stdout.log", "wb") as out_log, open(run_dir / "stderr.log", "wb") as err_log:
         terminal = [sys.stdout.buffer] if echo else []
-        pumps = [threading.Thread(target=_pump, args=(process.stdout, [out_log, *terminal])),
+        watch = _arrival_watcher(started, arrivals, on_record)
+        pumps = [threading.Thread(target=_pump, args=(process.stdout, [out_log, *terminal], watch)),
                  threading.Thread(target=_pump, args=(process.stderr, [err_log, *([sys.stderr.buffer] if echo else [])]))]
         for pump in pumps:
             pump.start()
@@ -121,10 +144,48 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
         for row in normalize.metrics(records):
             metrics_file.write(json.dumps(row) + "\n")
     summary = normalize.summarize(records, process.returncode, stderr)
+    # Seen from outside: launch → `start` is start-up (runtime, imports); launch → the last line before
+    # the first training step (`warmup`, else `data`) is the time to first step.
+    first_step = arrivals.get("warmup", arrivals.get("data"))
     summary.update(started_at=started_at, wall_seconds=round(wall_seconds, 3),
+                   startup_seconds=round(arrivals["start"], 3) if "start" in arrivals else None,
+                   time_to_first_step=round(first_step, 3) if first_step is not None and summary["epochs_completed"]
+                   else None,
                    peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
                    command=command)
     return _finish(project, run_dir, summary)
+
+
+class RowError(Exception):
+    """A row could not answer: not installed, failed to build, or exited with an error."""
+
+
+def call(project: Project, args: list[str], env: dict | None = None) -> str:
+    """Run a row for its answer alone (predictions, cross-evaluation): built, from the root, stdout returned.
+
+    Raises RowError with the row's own error line when it fails.
+    """
+    missing = project.missing()
+    if missing:
+        raise RowError(f"{project.name} is not installed ({missing[0]} is missing): "
+                       f"run `invoke setup --project {project.name}`")
+    with tempfile.NamedTemporaryFile(prefix=f"build-{project.name}-", suffix=".log", delete=False) as log_file:
+        build_log = Path(log_file.name)
+    error = build(project, build_log)
+    if error:
+        raise RowError(f"{project.name}: {error}")
+    build_log.unlink()
+    environment = {**os.environ, **project.env(), **(env or {}), "PYTHONUNBUFFERED": "1"}
+    command = project.argv(project.run_command) + [str(arg) for arg in args]
+    try:
+        completed = subprocess.run(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL,
+                                   capture_output=True, text=True)
+    except OSError as error:
+        raise RowError(f"{project.name}: {command[0]} could not start ({error.strerror})") from None
+    if completed.returncode != 0:
+        lines = [line for line in completed.stderr.splitlines() if line.strip()]
+        raise RowError(f"{project.name}: {lines[-1] if lines else f'exited with status {completed.returncode}'}")
+    return completed.stdout
 
 
 def _record_failure(project: Project, run_dir: Path, error: str) -> tuple[Path, dict]:
@@ -136,7 +197,7 @@ def _record_failure(project: Project, run_dir: Path, error: str) -> tuple[Path, 
 
 def _finish(project: Project, run_dir: Path, summary: dict) -> tuple[Path, dict]:
     summary = {"project": project.name, "title": project.title, "run_id": run_dir.name, **summary,
-               "machine": _machine()}
+               "machine": machine()}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     point_latest(run_dir)
     return run_dir, summary

@@ -98,11 +98,23 @@ def evaluate(params, x, y, batch_size: int = 1000):
     return total_loss / len(y), correct / len(y)
 
 
+def predict(params, x):
+    """Softmax probabilities of each image's ten classes (--predict)."""
+    logits, _ = forward(params, x)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 # ---------------------------------------------------------------- main
 def main():
     parser = cli.build_parser("Train the SPEC.md MLP on MNIST with hand-written NumPy backprop.")
     args = cli.parse_args(parser)
     log.start("numpy", f"numpy/{np.__version__}")
+    if args.predict:
+        params = weights.load(args.init)
+        for index, probabilities in enumerate(predict(params, data.read_images(args.predict))):
+            log.predict(index, probabilities)
+        return
     log.config(args)
 
     splits, seconds = data.load(args)

@@ -55,6 +55,14 @@ let read_gz path =
   Gzip.close_in input;
   Buffer.contents out
 
+(* A whole file's bytes; an unreadable one is a Data_error. *)
+let read_file path =
+  if Sys.is_directory path then data_error "%s: cannot read (is a directory)" path;
+  try
+    let ic = open_in_bin path in
+    Fun.protect ~finally:(fun () -> close_in ic) (fun () -> really_input_string ic (in_channel_length ic))
+  with Sys_error reason -> data_error "%s: cannot read (%s)" path reason
+
 let be32 raw at = Int32.to_int (String.get_int32_be raw at) land 0xFFFF_FFFF
 
 (* IDX3 bytes -> float32 [count, 784] scaled to [0, 1]. *)
@@ -87,6 +95,12 @@ let parse_idx_labels name raw =
   let labels = Array.init count (fun i -> Char.code raw.[8 + i]) in
   Array.iter (fun l -> if l > 9 then data_error "%s: label %d is out of range 0-9" name l) labels;
   labels
+
+(* An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's first bytes 1f 8b). *)
+let read_images path =
+  if not (Sys.file_exists path) then data_error "%s: file not found" path;
+  let raw = read_file path in
+  parse_idx_images path (if String.starts_with ~prefix:"\x1f\x8b" raw then read_gz path else raw)
 
 (* One pair of files -> (float32 [n, 784], labels [n]). *)
 let read_split directory images_file labels_file expected =
@@ -334,6 +348,16 @@ let evaluate params x y =
   done;
   (!loss_sum /. float_of_int n, float_of_int !correct /. float_of_int n)
 
+(* Softmax probabilities of each image's ten classes (--predict), one array per image. *)
+let predict params x =
+  let logits, _ = forward params x in
+  Array.init (Array2.dim1 logits) (fun i ->
+      let row = Array.init (Array2.dim2 logits) (fun j -> logits.{i, j}) in
+      let top = Array.fold_left Float.max neg_infinity row in
+      let e = Array.map (fun z -> exp (z -. top)) row in (* shifted, so exp cannot overflow *)
+      let total = Array.fold_left ( +. ) 0. e in
+      Array.map (fun v -> v /. total) e)
+
 (* ---------------------------------------------------------------- weights file (SPEC.md §5) *)
 let tensor_shapes =
   List.concat_map (fun (name, fan_in, fan_out) -> [ (name ^ ".weight", [ fan_out; fan_in ]); (name ^ ".bias", [ fan_out ]) ]) layers
@@ -347,12 +371,7 @@ let shape_string dims = "[" ^ String.concat ", " (List.map string_of_int dims) ^
 (* Read and check a safetensors file: exactly the six F32 tensors of the contract's shapes. *)
 let load_weights path =
   if not (Sys.file_exists path) || Sys.is_directory path then data_error "%s: weights file not found" path;
-  let bytes =
-    try
-      let ic = open_in_bin path in
-      Fun.protect ~finally:(fun () -> close_in ic) (fun () -> really_input_string ic (in_channel_length ic))
-    with Sys_error reason -> data_error "%s: cannot read (%s)" path reason
-  in
+  let bytes = read_file path in
   let bad fmt = Printf.ksprintf (fun reason -> data_error "%s: not a safetensors file (%s)" path reason) fmt in
   let size = String.length bytes in
   if size < 8 then bad "shorter than its 8-byte header length";
@@ -444,6 +463,7 @@ let save_weights path params =
 type config = {
   dataset : string; data_dir : string; epochs : int; batch_size : int; lr : float; momentum : float;
   seed : int; limit_train : int; shuffle : bool; init : string option; save : string option;
+  predict : string option;
 }
 
 let is_digits s = s <> "" && String.for_all (function '0' .. '9' -> true | _ -> false) s
@@ -479,7 +499,7 @@ let number_in flag check wanted text =
 let parse_args argv =
   let dataset = ref "mnist" and data_dir = ref None and epochs = ref 5 and batch_size = ref 128 in
   let lr = ref 0.05 and momentum = ref 0.9 and seed = ref 0 and limit_train = ref 50_000 in
-  let shuffle = ref true and init = ref None and load = ref None and save = ref None in
+  let shuffle = ref true and init = ref None and load = ref None and save = ref None and predict = ref None in
   (* Arg reports an exception from these setters as "<prog>: <message>." plus the usage *)
   let bad f x = try f x with Usage_error msg -> raise (Arg.Bad msg) in
   let specs =
@@ -508,6 +528,8 @@ let parse_args argv =
         ("--init", Arg.String (fun s -> init := Some s), "FILE start from these safetensors weights instead of random ones");
         ("--load", Arg.String (fun s -> load := Some s), "FILE same as --init; with --epochs 0 only evaluates");
         ("--save", Arg.String (fun s -> save := Some s), "FILE write the trained weights to this safetensors file");
+        ("--predict", Arg.String (fun s -> predict := Some s),
+         "IDX_FILE classify the images of this IDX file (.gz or plain) with the --load weights instead of training");
         ("--gemm", Arg.String (bad (fun s ->
              if s = "blas" || s = "ocaml" then use_blas := s = "blas"
              else usage_error "--gemm must be blas or ocaml, got %s" s)),
@@ -524,6 +546,7 @@ let parse_args argv =
        let line = if String.ends_with ~suffix:"." line then String.sub line 0 (String.length line - 1) else line in
        raise (Usage_error (line ^ " (see --help)")));
   if !init <> None && !load <> None then usage_error "--init and --load are the same option; give only one";
+  if !predict <> None && !load = None then usage_error "--predict needs the weights to classify with: add --load FILE";
   Option.iter
     (fun path ->
       let parent = Filename.dirname path in
@@ -537,16 +560,22 @@ let parse_args argv =
   in
   { dataset = !dataset; data_dir; epochs = !epochs; batch_size = !batch_size; lr = !lr; momentum = !momentum;
     seed = !seed; limit_train = !limit_train; shuffle = !shuffle;
-    init = (match !init with Some _ -> !init | None -> !load); save = !save }
+    init = (match !init with Some _ -> !init | None -> !load); save = !save; predict = !predict }
 
 (* ---------------------------------------------------------------- log lines (SPEC.md §6) *)
 let emit event fields =
   print_string (String.concat " " (("event=" ^ event) :: List.map (fun (k, v) -> k ^ "=" ^ v) fields));
-  print_newline ()
+  print_newline () (* also flushes stdout *)
 
 let f6 = Printf.sprintf "%.6f"
 let f3 = Printf.sprintf "%.3f"
 let flag b = if b then "1" else "0"
+
+(* The most probable digit, the lowest on a tie. *)
+let best_class probabilities =
+  let best = ref 0 in
+  Array.iteri (fun d p -> if p > probabilities.(!best) then best := d) probabilities;
+  !best
 
 (* A float as Python's repr writes it (0.05, 0.9, 10000.0, 1e-05), so every row's config line reads
    the same: the shortest digits that read back as the same number, positional unless the exponent
@@ -578,6 +607,17 @@ let run argv =
   let cfg = parse_args argv in
   let version = match String.split_on_char ' ' (openblas_config ()) with _ :: v :: _ -> v | _ -> "unknown" in
   emit "start" [ ("row", "ocaml"); ("language", "ocaml/" ^ Sys.ocaml_version); ("framework", "openblas/" ^ version); ("device", "cpu") ];
+  (match (cfg.predict, cfg.init) with
+   | Some images, Some weights ->
+       let params = load_weights weights in
+       Array.iteri
+         (fun index probabilities ->
+           emit "predict"
+             (("index", string_of_int index) :: ("class", string_of_int (best_class probabilities))
+             :: List.mapi (fun d p -> ("p" ^ string_of_int d, f6 p)) (Array.to_list probabilities)))
+         (predict params (read_images images));
+       exit 0
+   | _ -> ());
   emit "config"
     [ ("dataset", cfg.dataset); ("epochs", string_of_int cfg.epochs); ("batch_size", string_of_int cfg.batch_size);
       ("lr", py_repr cfg.lr); ("momentum", py_repr cfg.momentum); ("seed", string_of_int cfg.seed);

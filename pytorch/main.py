@@ -68,6 +68,13 @@ def evaluate(model, images, labels, batch_size=1000):
     return total_loss / len(labels), correct / len(labels)
 
 
+@torch.no_grad()
+def predict(model, images):
+    """Softmax probabilities of each image's ten classes (--predict)."""
+    model.eval()
+    return torch.softmax(model(images), dim=1)
+
+
 # ---------------------------------------------------------------- main
 def pick_device(name: str) -> torch.device:
     if name == "auto":
@@ -84,6 +91,13 @@ def main():
     args = cli.parse_args(parser)
     device = pick_device(args.device)
     log.start("pytorch", f"torch/{torch.__version__}", device.type)
+    if args.predict:
+        model = Net()
+        model.load_state_dict({name: torch.from_numpy(array) for name, array in weights.load(args.init).items()})
+        images = torch.from_numpy(data.read_images(args.predict)).to(device)
+        for index, probabilities in enumerate(predict(model.to(device), images).cpu().numpy()):
+            log.predict(index, probabilities)
+        return
     log.config(args)
 
     splits, seconds = data.load(args)

@@ -139,6 +139,11 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset) -> tuple[float, float
     return results["loss"], results["accuracy"]
 
 
+def predict(model: keras.Model, images):
+    """Softmax probabilities of each image's ten classes (--predict); the model outputs logits."""
+    return tf.nn.softmax(model.predict(images, batch_size=1000, verbose=0)).numpy()
+
+
 # ---------------------------------------------------------------- main
 def save(model: keras.Model, path: Path) -> None:
     """The contract's safetensors file, and Keras's own .keras archive next to it (same stem)."""
@@ -152,6 +157,12 @@ def main():
     parser = cli.build_parser("Train the SPEC.md MLP on MNIST with TensorFlow / Keras (model.fit).")
     args = cli.parse_args(parser)
     log.start("tensorflow", f"tensorflow/{tf.__version__}", "cpu")  # the tensorflow-cpu wheel
+    if args.predict:
+        model = build_model(args.seed)
+        set_weights(model, weights.load(args.init))
+        for index, probabilities in enumerate(predict(model, data.read_images(args.predict))):
+            log.predict(index, probabilities)
+        return
     log.config(args)
 
     splits, seconds = data.load(args)

@@ -7,7 +7,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 
 from mnist_runner import ROOT, normalize
 from mnist_runner.registry import Project

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C row under AddressSanitizer + UndefinedBehaviorSanitizer (build/mnist-asan) and under valgrind
-# (build/mnist): a short training run that saves and reloads its weights, then every bad-input case.
+# (build/mnist): a short training run that saves and reloads its weights, --predict with them, then every
+# bad-input case.
 # Each run must end with exactly the expected exit status: a sanitizer report, a leak or a valgrind
 # error changes it (ASan/UBSan abort with 1, LeakSanitizer exits 23, valgrind --error-exitcode=1).
 #
@@ -33,6 +34,11 @@ printf "$(printf '\\%03o\\%03o\\%03o\\%03o\\000\\000\\000\\000' $((n & 255)) $((
 printf '%s' "$shape_header" >> "$tmp/shape.safetensors"
 head -c 2678824 /dev/zero >> "$tmp/shape.safetensors"
 printf 'not a safetensors file' > "$tmp/garbage.safetensors"
+# --predict inputs: the first 3 test images as a plain and a gzip IDX file, and the plain one cut short.
+{ printf '\000\000\010\003\000\000\000\003\000\000\000\034\000\000\000\034'
+  gzip -dc "$data/mnist/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 2352; } > "$tmp/three.idx"
+gzip -c "$tmp/three.idx" > "$tmp/three.idx.gz"
+head -c 2000 "$tmp/three.idx" > "$tmp/short.idx"
 
 failures=0
 # expect STATUS LABEL COMMAND...: run it, compare the exit status, show the last stderr line.
@@ -50,11 +56,16 @@ expect() {
     fi
 }
 
-cases() {  # LABEL LIMIT RUNNER...: a training run on LIMIT examples and every bad-input case under one runner
+cases() {  # LABEL LIMIT RUNNER...: a training run on LIMIT examples, --predict and every bad-input case under one runner
     local label=$1 limit=$2
     shift 2
     expect 0 "$label" "$@" --data-dir "$data" --limit-train "$limit" --epochs 1 --save "$tmp/w.safetensors"
     expect 0 "$label" "$@" --help
+    expect 0 "$label" "$@" --load "$tmp/w.safetensors" --predict "$tmp/three.idx" --data-dir "$tmp/missing"
+    expect 0 "$label" "$@" --load "$tmp/w.safetensors" --predict "$tmp/three.idx.gz"
+    expect 2 "$label" "$@" --load "$tmp/w.safetensors" --predict "$tmp/short.idx"
+    expect 2 "$label" "$@" --load "$tmp/w.safetensors" --predict "$tmp/missing.idx"
+    expect 2 "$label" "$@" --predict "$tmp/three.idx"
     expect 2 "$label" "$@" --data-dir "$tmp/missing"
     expect 2 "$label" "$@" --data-dir "$tmp/truncated"
     expect 2 "$label" "$@" --data-dir "$tmp/magic"

@@ -75,9 +75,13 @@ struct Cli {
     /// Write the trained weights to this safetensors file
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+
+    /// Classify the images of this IDX file (.gz or plain) with the --load weights instead of training
+    #[arg(long, value_name = "IDX_FILE")]
+    predict: Option<PathBuf>,
 }
 
-/// The flags after cross-checking: --load merged into --init, the data root resolved.
+/// The flags after cross-checking: --load merged into --init (which --predict then uses), the data root resolved.
 #[derive(Debug)]
 pub struct Args {
     pub dataset: Dataset,
@@ -91,6 +95,7 @@ pub struct Args {
     pub shuffle: bool,
     pub init: Option<PathBuf>,
     pub save: Option<PathBuf>,
+    pub predict: Option<PathBuf>,
 }
 
 // Value parsers: the Err text completes "<flag> must be ...".
@@ -147,6 +152,9 @@ pub fn parse_args() -> Result<Parsed, Failure> {
         }
         Err(error) => return Err(bad_input(usage_message(&error))),
     };
+    if cli.predict.is_some() && cli.load.is_none() {
+        return Err(bad_input("--predict needs the weights to classify with: add --load FILE"));
+    }
     let data_dir = cli.data_dir.unwrap_or_else(|| match std::env::var_os("MNIST_DATA_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from("data"),
@@ -169,6 +177,7 @@ pub fn parse_args() -> Result<Parsed, Failure> {
         shuffle: !cli.no_shuffle,
         init: cli.init.or(cli.load),
         save: cli.save,
+        predict: cli.predict,
     }))
 }
 

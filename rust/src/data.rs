@@ -1,6 +1,6 @@
-//! The contract's data (SPEC.md §1): the four IDX .gz files, decompressed by flate2, checked, scaled and split.
+//! The contract's data (SPEC.md §1): the four IDX .gz files, decompressed by flate2, checked, scaled and split;
+//! and --predict's image file (SPEC.md §4).
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,14 +31,18 @@ pub struct Splits {
     pub test: Split,
 }
 
-/// The decompressed bytes of a .gz file; a missing, truncated or corrupt file is bad input.
-fn read_gz(path: &Path) -> Result<Vec<u8>, Failure> {
-    let file = File::open(path).map_err(|error| match error.kind() {
+/// A file's bytes; a missing or unreadable file is bad input.
+fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|error| match error.kind() {
         io::ErrorKind::NotFound => bad_input(format!("{}: file not found", path.display())),
         _ => bad_input(format!("{}: cannot read ({error})", path.display())),
-    })?;
+    })
+}
+
+/// The decompressed bytes of gzip data read from `path`; truncated or corrupt data is bad input.
+fn gunzip(compressed: &[u8], path: &Path) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
-    MultiGzDecoder::new(file).read_to_end(&mut bytes).map_err(|error| {
+    MultiGzDecoder::new(compressed).read_to_end(&mut bytes).map_err(|error| {
         let reason = match error.kind() {
             io::ErrorKind::UnexpectedEof => "truncated".to_owned(),
             _ => error.to_string(),
@@ -48,12 +52,17 @@ fn read_gz(path: &Path) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
+/// The decompressed bytes of a .gz file.
+fn read_gz(path: &Path) -> Result<Vec<u8>, Failure> {
+    gunzip(&read_file(path)?, path)
+}
+
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// IDX3 bytes → f32 pixels scaled to [0, 1], 784 per image.
-fn parse_idx_images(raw: &[u8], name: &str, expected: usize) -> Result<Vec<f32>, Failure> {
+/// IDX3 bytes → f32 pixels scaled to [0, 1], 784 per image; `expected` images, if given.
+fn parse_idx_images(raw: &[u8], name: &str, expected: Option<usize>) -> Result<Vec<f32>, Failure> {
     if raw.len() < 16 {
         return Err(bad_input(format!("{name}: too short for an IDX image header ({} bytes)", raw.len())));
     }
@@ -74,7 +83,7 @@ fn parse_idx_images(raw: &[u8], name: &str, expected: usize) -> Result<Vec<f32>,
             raw.len() - 16
         )));
     }
-    if count != expected {
+    if let Some(expected) = expected.filter(|&expected| expected != count) {
         return Err(bad_input(format!("{name}: holds {count} images, expected {expected}")));
     }
     Ok(raw[16..].iter().map(|&p| p as f32 / 255.0).collect())
@@ -106,7 +115,7 @@ fn parse_idx_labels(raw: &[u8], name: &str, expected: usize) -> Result<Vec<u32>,
 /// One pair of files → (images [n, 784], labels [n]) as tensors.
 fn read_split(directory: &Path, images_file: &str, labels_file: &str, expected: usize) -> Result<Split, Failure> {
     let (images_path, labels_path) = (directory.join(images_file), directory.join(labels_file));
-    let images = parse_idx_images(&read_gz(&images_path)?, &images_path.display().to_string(), expected)?;
+    let images = parse_idx_images(&read_gz(&images_path)?, &images_path.display().to_string(), Some(expected))?;
     let labels = parse_idx_labels(&read_gz(&labels_path)?, &labels_path.display().to_string(), expected)?;
     Ok(Split {
         images: Tensor::from_vec(images, (expected, PIXELS), &Device::Cpu)?,
@@ -134,6 +143,15 @@ pub fn load_mnist(data_dir: &Path, dataset: &str, limit_train: usize) -> Result<
     let test = read_split(&directory, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", TEST_COUNT)?;
     let split = TRAIN_COUNT - VAL_COUNT;
     Ok(Splits { train: slice(&train, 0, limit_train.min(split))?, val: slice(&train, split, VAL_COUNT)?, test })
+}
+
+/// An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's magic) → f32 [n, 784].
+pub fn read_images(path: &Path) -> Result<Tensor, Failure> {
+    let bytes = read_file(path)?;
+    let raw = if bytes.starts_with(&[0x1f, 0x8b]) { gunzip(&bytes, path)? } else { bytes };
+    let pixels = parse_idx_images(&raw, &path.display().to_string(), None)?;
+    let count = pixels.len() / PIXELS;
+    Ok(Tensor::from_vec(pixels, (count, PIXELS), &Device::Cpu)?)
 }
 
 /// Load the dataset; returns the splits and the seconds it took.

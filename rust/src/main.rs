@@ -18,14 +18,14 @@ use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var, D};
-use candle_nn::{loss, Init, Linear, Optimizer, VarBuilder, VarMap};
+use candle_nn::{loss, ops, Init, Linear, Optimizer, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use cli::{Args, Parsed};
 use data::Split;
-use report::{emit, one_line, six, three, Failure};
+use report::{emit, emit_predict, one_line, six, three, Failure};
 
 // ---------------------------------------------------------------- data
 // data::load reads the IDX files into tensors and splits them (SPEC.md §1).
@@ -175,6 +175,12 @@ fn evaluate(model: &Net, split: &Split) -> candle_core::Result<(f64, f64)> {
     Ok((total_loss / split.len as f64, correct as f64 / split.len as f64))
 }
 
+/// Softmax probabilities of each image's ten classes (--predict). candle's fused softmax_last_dim, unlike
+/// ops::softmax, also takes a file of zero images.
+fn predict(model: &Net, images: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+    ops::softmax_last_dim(&model.forward(images)?)?.to_vec2()
+}
+
 // ---------------------------------------------------------------- main
 fn run(args: &Args) -> Result<(), Failure> {
     emit(
@@ -186,6 +192,15 @@ fn run(args: &Args) -> Result<(), Failure> {
             ("device", "cpu".into()),
         ],
     );
+    // --predict: classify the file's images with the loaded weights, no dataset, no training (cli.rs makes sure
+    // --load came with it).
+    if let (Some(path), Some(load)) = (&args.predict, &args.init) {
+        let model = Net::new(VarBuilder::from_tensors(weights::load(load)?, DType::F32, &Device::Cpu))?;
+        for (index, probabilities) in predict(&model, &data::read_images(path)?)?.iter().enumerate() {
+            emit_predict(index, probabilities);
+        }
+        return Ok(());
+    }
     emit(
         "config",
         &[

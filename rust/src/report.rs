@@ -60,6 +60,18 @@ pub fn emit(event: &str, fields: &[(&str, String)]) {
     let _ = out.flush();
 }
 
+/// One `event=predict` line: the image's class (the most probable digit, the lowest on a tie) and its ten
+/// probabilities.
+pub fn emit_predict(index: usize, probabilities: &[f32]) {
+    let class =
+        (0..probabilities.len()).fold(0, |best, d| if probabilities[d] > probabilities[best] { d } else { best });
+    let mut fields = vec![("index", index.to_string()), ("class", class.to_string())];
+    fields.extend(DIGIT_KEYS.iter().zip(probabilities).map(|(&key, &p)| (key, six(p as f64))));
+    emit("predict", &fields);
+}
+
+const DIGIT_KEYS: [&str; 10] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"];
+
 /// Losses and accuracies with six decimals, seconds with three (SPEC.md §6).
 pub fn six(value: f64) -> String {
     format!("{value:.6}")

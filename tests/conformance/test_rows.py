@@ -7,23 +7,25 @@ A new row joins simply by existing. A row whose toolchain is not installed fails
 import gzip
 import json
 import math
-import shutil
+import os
 import struct
+import subprocess
+import time
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
 from mnist_common import weights as contract_weights
-from mnist_runner import registry
-from tests.conftest import run_row
+from mnist_runner import ROOT, registry
+from tests.conftest import SINGLE_THREADED, build_once, run_row
 
 PROJECTS = registry.discover()
 SHORT = ("--limit-train", "2000", "--epochs", "1")
 DEFAULTS = dict(dataset="mnist", epochs=5, batch_size=128, lr=0.05, momentum=0.9, seed=0, limit_train=50000,
                 shuffle=1, init=0)
 CONTRACT_FLAGS = ("--dataset", "--data-dir", "--epochs", "--batch-size", "--lr", "--momentum", "--seed",
-                  "--limit-train", "--no-shuffle", "--init", "--load", "--save", "--help")
+                  "--limit-train", "--no-shuffle", "--init", "--load", "--save", "--predict", "--help")
 CRASH_MARKERS = ("Traceback", "panicked", "RUST_BACKTRACE", "Segmentation fault", "core dumped", "Stacktrace",
                  "Stack trace", "LoadError", "uncaught exception", "Fatal error", "AddressSanitizer")
 
@@ -149,6 +151,78 @@ def test_help_lists_every_contract_flag(project):
     assert result.exit_code == 0, result.stderr
     missing = [flag for flag in CONTRACT_FLAGS if flag not in result.stdout]
     assert not missing, f"--help does not mention {missing}:\n{result.stdout}"
+
+
+def test_log_lines_are_flushed_as_they_are_printed(project, data_root):
+    """SPEC.md §6: the runner timestamps lines as they arrive, so a row must not hold them back until exit."""
+    build_once(project)
+    environment = {**os.environ, **SINGLE_THREADED, **project.env(), "MNIST_DATA_DIR": str(data_root)}
+    process = subprocess.Popen(project.argv(project.run_command) + list(SHORT), cwd=ROOT, env=environment,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    arrived = {}
+    for line in process.stdout:
+        if line.startswith("event="):
+            arrived.setdefault(line.split()[0][len("event="):], time.perf_counter())
+    assert process.wait() == 0
+    # Between `start` and `test` the row reads 70,000 images, trains and evaluates: well over 50 ms.
+    assert arrived["test"] - arrived["start"] > 0.05, f"lines arrived together at exit: {arrived}"
+
+
+# ---------------------------------------------------------------- --predict
+
+@pytest.fixture(scope="session")
+def predict_inputs(data_root, reference, tmp_path_factory):
+    """The first 50 test images as a plain and a gzip IDX file, and the reference's probabilities for them."""
+    folder = tmp_path_factory.mktemp("predict")
+    raw = gzip.decompress((data_root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
+    count = 50
+    idx = struct.pack(">IIII", 0x803, count, 28, 28) + raw[16:16 + count * 784]
+    (folder / "fifty.idx").write_bytes(idx)
+    (folder / "fifty.idx.gz").write_bytes(gzip.compress(idx))
+    (folder / "short.idx").write_bytes(idx[:-1])
+    (folder / "labels.idx").write_bytes(struct.pack(">II", 0x801, 1) + b"\x07")
+    (folder / "small.idx").write_bytes(struct.pack(">IIII", 0x803, 1, 14, 14) + bytes(196))
+    params = contract_weights.load(reference["trained"])
+    x = np.frombuffer(idx, np.uint8, offset=16).reshape(count, 784).astype(np.float64) / 255
+    h1 = np.maximum(x @ params["fc1.weight"].T + params["fc1.bias"], 0)
+    h2 = np.maximum(h1 @ params["fc2.weight"].T + params["fc2.bias"], 0)
+    logits = h2 @ params["fc3.weight"].T + params["fc3.bias"]
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return folder, probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def predictions(result) -> tuple[list[int], np.ndarray]:
+    lines = result.events("predict")
+    assert [r["index"] for r in lines] == list(range(len(lines)))
+    return [r["class"] for r in lines], np.array([[r[f"p{d}"] for d in range(10)] for r in lines])
+
+
+@pytest.mark.parametrize("name", ["fifty.idx", "fifty.idx.gz"])
+def test_predict_classifies_an_idx_file_like_the_reference(project, reference, predict_inputs, name, tmp_path):
+    folder, expected = predict_inputs
+    # No dataset is read: the data root does not even exist.
+    result = run_row(project, "--load", reference["trained"], "--predict", folder / name,
+                     "--data-dir", tmp_path / "no-data-here")
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert [r["event"] for r in result.records] == ["start"] + ["predict"] * 50, result.stdout[:2000]
+    classes, probabilities = predictions(result)
+    assert probabilities == pytest.approx(expected, abs=2e-5)
+    assert probabilities.sum(axis=1) == pytest.approx(np.ones(50), abs=1e-4)
+    assert classes == list(probabilities.argmax(axis=1))
+    assert np.mean(np.array(classes) == expected.argmax(axis=1)) == 1.0
+
+
+def test_predict_needs_load(project, predict_inputs):
+    folder, _ = predict_inputs
+    assert_clean_error(run_row(project, "--predict", folder / "fifty.idx"), "--predict")
+
+
+@pytest.mark.parametrize("name", ["absent.idx", "short.idx", "labels.idx", "small.idx"])
+def test_predict_rejects_a_bad_image_file(project, reference, predict_inputs, name):
+    folder, _ = predict_inputs
+    result = run_row(project, "--load", reference["trained"], "--predict", folder / name)
+    assert_clean_error(result, name)
+    assert not result.events("predict")
 
 
 # ---------------------------------------------------------------- bad input

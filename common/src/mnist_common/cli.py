@@ -70,6 +70,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--init", type=Path, default=None, help="start from these safetensors weights instead of random ones")
     add("--load", type=Path, default=None, help="same as --init; with --epochs 0 only evaluates")
     add("--save", type=Path, default=None, help="write the trained weights to this safetensors file")
+    add("--predict", type=Path, default=None, metavar="IDX_FILE",
+        help="classify the images of this IDX file (.gz or plain) with the --load weights instead of training")
     return parser
 
 
@@ -78,6 +80,8 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     args = parser.parse_args(argv)
     if args.init is not None and args.load is not None:
         raise UsageError("--init and --load are the same option; give only one")
+    if args.predict is not None and args.load is None:
+        raise UsageError("--predict needs the weights to classify with: add --load FILE")
     args.init = args.init if args.init is not None else args.load
     if args.data_dir is None:
         args.data_dir = Path(os.environ.get("MNIST_DATA_DIR") or "data")

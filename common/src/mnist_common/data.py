@@ -46,6 +46,20 @@ def read_gz(path: Path) -> bytes:
         raise DataError(f"{path}: not a valid gzip file ({reason})") from None
 
 
+def read_images(path: Path) -> np.ndarray:
+    """An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's magic) → float32 [n, 784]."""
+    path = Path(path)
+    try:
+        head = path.open("rb").read(2)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    raw = read_gz(path) if head == b"\x1f\x8b" else path.read_bytes()
+    images = parse_idx_images(raw, str(path))
+    return images.reshape(len(images), SIDE * SIDE).astype(np.float32) / 255.0
+
+
 def parse_idx_images(raw: bytes, name: str = "images") -> np.ndarray:
     """IDX3 bytes → uint8 [count, 28, 28]."""
     if len(raw) < 16:

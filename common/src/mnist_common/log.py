@@ -43,6 +43,13 @@ def test(test_loss: float, test_acc: float, seconds: float) -> None:
     emit("test", test_loss=f"{test_loss:.6f}", test_acc=f"{test_acc:.6f}", seconds=f"{seconds:.3f}")
 
 
+def predict(index: int, probabilities) -> None:
+    """One image's class (the most probable digit, the lowest on a tie) and its ten probabilities."""
+    probabilities = [float(p) for p in probabilities]
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    emit("predict", index=index, **{"class": best}, **{f"p{d}": f"{p:.6f}" for d, p in enumerate(probabilities)})
+
+
 def progress(message: str) -> None:
     """Chatter for a person watching: stderr, never parsed."""
     print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,121 @@
+"""invoke bench and invoke report: a small real benchmark (two rows, two runs each) and the report drawn from it."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnist_runner import ROOT, bench, registry, report
+from tests.test_predict import test_images  # noqa: F401 - a fixture
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_lines_of_code_counts_code_without_comments_or_blank_lines():
+    numpy_row = registry.get("numpy")
+    text = (numpy_row.directory / "main.py").read_text().splitlines()
+    counted = bench.lines_of_code(numpy_row)
+    assert counted["files"] == 1 and 0 < counted["code"] < len([line for line in text if line.strip()])
+    assembly = bench.lines_of_code(registry.get("assembly"))  # .inc files are NASM, with ; comments
+    assert assembly["files"] == len(registry.get("assembly").sources) and assembly["comments"] > 100
+
+
+@pytest.fixture(scope="module")
+def benchmark(data_root, tmp_path_factory):
+    outputs = tmp_path_factory.mktemp("bench-outputs")
+    projects = [registry.get("pytorch"), registry.get("numpy")]
+    path = bench.run(projects, ["--epochs", "2", "--limit-train", "1000"], repeat=2, data_root=data_root,
+                     outputs=outputs, command="invoke bench --project pytorch,numpy --epochs 2 --limit-train 1000")
+    return outputs, path, json.loads(path.read_text())
+
+
+def test_bench_records_every_measure_for_every_row(benchmark, data_root):
+    outputs, path, results = benchmark
+    assert path.parent.parent == outputs / "bench" and (outputs / "bench" / "latest" / "results.json").is_file()
+    assert [row["project"] for row in results["rows"]] == ["pytorch", "numpy"]
+    labels = np.frombuffer(gzip.decompress((data_root / "mnist" / "t10k-labels-idx1-ubyte.gz")
+                                                         .read_bytes()), np.uint8, offset=8)
+    for row in results["rows"]:
+        assert row["status"] == "ok" and row["error"] is None, row
+        assert len(row["runs"]) == 2 and all((path.parent / r["run_dir"] / "weights.safetensors").is_file()
+                                             for r in row["runs"])
+        stats = row["stats"]
+        for metric in ("test_accuracy", "seconds_per_epoch", "samples_per_second", "startup_seconds",
+                       "time_to_first_step", "data_seconds", "peak_rss_mb"):
+            assert stats[metric]["n"] == 2 and stats[metric]["mean"] > 0, (row["project"], metric)
+        assert 0.3 < stats["test_accuracy"]["mean"] < 1
+        for run in row["runs"]:  # start-up, then reading the data, then the first step, then the end
+            assert 0 < run["startup_seconds"] < run["time_to_first_step"] < run["wall_seconds"], run
+        assert [point["epoch"] for point in row["curves"]] == [1, 2]
+        predictions = np.array([int(c) for c in row["predictions"]])
+        confusion = np.array(row["confusion"])
+        assert len(predictions) == 10_000 and confusion.sum() == 10_000
+        assert np.trace(confusion) / 10_000 == pytest.approx(np.mean(predictions == labels))
+        # The first run's weights classify the test set exactly as that run's own evaluation did.
+        assert np.mean(predictions == labels) == pytest.approx(row["runs"][0]["test_accuracy"], abs=1e-4)
+        assert row["loc"]["code"] > 50
+    by_name = {row["project"]: row for row in results["rows"]}
+    assert by_name["pytorch"]["relative_seconds_per_epoch"] == 1.0
+    assert by_name["numpy"]["relative_seconds_per_epoch"] == pytest.approx(
+        by_name["numpy"]["stats"]["seconds_per_epoch"]["mean"] / by_name["pytorch"]["stats"]["seconds_per_epoch"]["mean"])
+    cross = results["cross"]
+    assert cross["rows"] == ["pytorch", "numpy"]
+    for column in range(2):  # the same weights give the same accuracy whichever row evaluates them
+        assert cross["accuracy"][0][column] == pytest.approx(cross["accuracy"][1][column], abs=3e-4)
+        assert cross["agreement"][1 - column][column] > 0.999 and cross["agreement"][column][column] == 1.0
+    assert results["machine"]["cores"] >= 1 and results["repeat"] == 2
+    assert results["args"] == ["--epochs", "2", "--limit-train", "1000"]
+
+
+def test_report_draws_every_figure_and_the_table(benchmark, test_images, tmp_path):  # noqa: F811
+    _, path, results = benchmark
+    labels = np.array([int(c) for c in "0" * 10_000], dtype=np.uint8)  # only read for the grid's titles
+    written = report.write_report(path, tmp_path / "report.md", test_images, labels)
+    text = written.read_text()
+    for name in ("curves", "bars", "confusion", "samples", "cross"):
+        figure = tmp_path / "report" / f"{name}.png"
+        assert figure.read_bytes().startswith(PNG) and f"(report/{name}.png)" in text
+    table = [line for line in text.splitlines() if line.startswith("| PyTorch") or line.startswith("| NumPy")]
+    assert len(table) == 2
+    numpy_row = next(row for row in results["rows"] if row["project"] == "numpy")
+    accuracy = numpy_row["stats"]["test_accuracy"]
+    assert f"{100 * accuracy['mean']:.2f} ± {100 * accuracy['std']:.2f}" in table[1]
+    assert "| 1.00× |" in table[0]
+    assert "4 of 4 cells evaluated" in text
+
+
+def test_report_marks_rows_that_did_not_run(benchmark):
+    _, _, results = benchmark
+    absent = {**results["rows"][1], "project": "haskell", "title": "Haskell", "status": "not installed",
+              "error": "not installed: run `invoke setup --project haskell`", "runs": [],
+              "stats": {metric: None for metric in bench.METRICS}, "relative_seconds_per_epoch": None}
+    table = report.results_table({**results, "rows": [*results["rows"], absent]})
+    line = table.splitlines()[-1]
+    assert line.startswith("| Haskell (not installed: ") and "| — % | — |" in line
+
+
+def invoke(*args):
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_report_of_a_missing_results_file_is_one_error(tmp_path):
+    result = invoke("report", "--results", str(tmp_path / "none.json"))
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "invoke bench" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_publish_refuses_anything_but_the_contract_defaults():
+    result = invoke("bench", "--publish", "--epochs", "1")
+    assert result.returncode == 2 and "--publish" in result.stderr
+
+
+def test_readme_results_table_is_generated_from_the_committed_results():
+    results = report.load_results(report.RESULTS)
+    assert report.readme_with_results(report.README.read_text(), results) == report.README.read_text(), \
+        "README.md's results table is out of date: run `invoke readme`"
+    projects = {p.name for p in registry.discover()}
+    assert {row["project"] for row in results["rows"]} == projects, "the committed benchmark must cover every row"
+    assert results["args"] == [] and all(row["status"] == "ok" for row in results["rows"])
