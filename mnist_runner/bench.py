@@ -92,6 +92,9 @@ class _Display:
 
     def begin(self, description: str, steps: int) -> None:
         self.progress.update(self.current, description=description, total=max(steps, 1), completed=0, visible=True)
+        if not self.progress.console.is_terminal:  # a log file or CI: no live bars, so one line per step
+            done = int(self.progress.tasks[self.overall].completed)
+            self.progress.console.print(f"[{done + 1}/{int(self.progress.tasks[self.overall].total)}] {description}")
 
     def step(self) -> None:
         self.progress.advance(self.current)

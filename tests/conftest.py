@@ -1,12 +1,15 @@
 """Shared fixtures: where the data is, and how to run a row and parse what it printed."""
 
 import fcntl
+import gzip
 import os
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pytest
 
 from mnist_runner import ROOT, normalize
 from mnist_runner.registry import Project
@@ -64,3 +67,10 @@ def run_row(project: Project, *args, data_root: Path | None = None, timeout: flo
                                stdin=subprocess.DEVNULL)
     return Result(completed.returncode, completed.stdout, completed.stderr, normalize.parse_log(completed.stdout))
 
+
+
+@pytest.fixture(scope="session")
+def test_images(data_root):
+    """The 10,000 MNIST test images, uint8 [n, 28, 28]."""
+    raw = gzip.decompress((data_root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
+    return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from mnist_runner import ROOT, bench, registry, report
-from tests.test_predict import test_images  # noqa: F401 - a fixture
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,7 +69,7 @@ def test_bench_records_every_measure_for_every_row(benchmark, data_root):
     assert results["args"] == ["--epochs", "2", "--limit-train", "1000"]
 
 
-def test_report_draws_every_figure_and_the_table(benchmark, test_images, tmp_path):  # noqa: F811
+def test_report_draws_every_figure_and_the_table(benchmark, test_images, tmp_path):
     _, path, results = benchmark
     labels = np.array([int(c) for c in "0" * 10_000], dtype=np.uint8)  # only read for the grid's titles
     written = report.write_report(path, tmp_path / "report.md", test_images, labels)

@@ -13,12 +13,6 @@ from mnist_runner import ROOT, registry
 from mnist_runner.predict import ImageError, classify, prepare, to_mnist
 
 
-@pytest.fixture(scope="session")
-def test_images(data_root):
-    raw = gzip.decompress((data_root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
-    return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
-
-
 def centre_of_mass(image):
     ys, xs = np.indices(image.shape)
     return (ys * image).sum() / image.sum(), (xs * image).sum() / image.sum()
