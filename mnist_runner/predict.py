@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mnist_common.data import IMAGE_MAGIC, DataError, parse_idx_images, read_gz
+from mnist_common.data import GZIP_MAGIC, IMAGE_MAGIC, DataError, read_idx_images
 from mnist_runner import executor, normalize
 from mnist_runner.registry import Project
 
@@ -86,17 +86,10 @@ def _idx_images(path: Path) -> np.ndarray | None:
         head = path.open("rb").read(4)
     except OSError:
         return None
-    if head[:2] == b"\x1f\x8b":
-        try:
-            raw = read_gz(path)
-        except DataError as error:
-            raise ImageError(str(error)) from None
-    elif head == struct.pack(">I", IMAGE_MAGIC):
-        raw = path.read_bytes()
-    else:
+    if head[:2] != GZIP_MAGIC and head != struct.pack(">I", IMAGE_MAGIC):
         return None
     try:
-        return parse_idx_images(raw, str(path))
+        return read_idx_images(path)
     except DataError as error:
         raise ImageError(str(error)) from None
 

@@ -12,6 +12,7 @@ import numpy as np
 from mnist_common.errors import DataError
 
 IMAGE_MAGIC = 0x00000803
+GZIP_MAGIC = b"\x1f\x8b"
 LABEL_MAGIC = 0x00000801
 SIDE = 28
 TRAIN_COUNT, TEST_COUNT, VAL_COUNT = 60_000, 10_000, 10_000
@@ -47,7 +48,13 @@ def read_gz(path: Path) -> bytes:
 
 
 def read_images(path: Path) -> np.ndarray:
-    """An IDX image file for --predict, gzip-compressed or plain (told apart by gzip's magic) → float32 [n, 784]."""
+    """An IDX image file for --predict, gzip-compressed or plain → float32 [n, 784] scaled to [0, 1]."""
+    images = read_idx_images(path)
+    return images.reshape(len(images), SIDE * SIDE).astype(np.float32) / 255.0
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    """An IDX image file, gzip-compressed or plain (told apart by gzip's magic) → uint8 [n, 28, 28]."""
     path = Path(path)
     try:
         head = path.open("rb").read(2)
@@ -55,9 +62,8 @@ def read_images(path: Path) -> np.ndarray:
         raise DataError(f"{path}: file not found") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror})") from None
-    raw = read_gz(path) if head == b"\x1f\x8b" else path.read_bytes()
-    images = parse_idx_images(raw, str(path))
-    return images.reshape(len(images), SIDE * SIDE).astype(np.float32) / 255.0
+    raw = read_gz(path) if head == GZIP_MAGIC else path.read_bytes()
+    return parse_idx_images(raw, str(path))
 
 
 def parse_idx_images(raw: bytes, name: str = "images") -> np.ndarray:
