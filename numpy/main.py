@@ -79,10 +79,13 @@ def train_step(params, velocity, x, labels, lr: float, momentum: float):
 
 def train_epoch(params, velocity, x, y, args, rng):
     total_loss, correct = 0.0, 0
-    for batch in data.batches(len(y), args.batch_size, rng if args.shuffle else None):
-        loss, hits = train_step(params, velocity, x[batch], y[batch], args.lr, args.momentum)
-        total_loss += loss
-        correct += hits
+    # A too-large --lr overflows the weights to inf and then NaN; the epoch's loss shows it and
+    # check_finite() ends the run with one error line, so NumPy's RuntimeWarnings on the way are noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for batch in data.batches(len(y), args.batch_size, rng if args.shuffle else None):
+            loss, hits = train_step(params, velocity, x[batch], y[batch], args.lr, args.momentum)
+            total_loss += loss
+            correct += hits
     return total_loss / len(y), correct / len(y)
 
 
