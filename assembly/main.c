@@ -418,16 +418,17 @@ int main(int argc, char **argv) {
         printf("event=epoch epoch=%d train_loss=%.6f train_acc=%.6f val_loss=%.6f val_acc=%.6f seconds=%.3f\n", epoch,
                train_loss, train_acc, val_loss, val_acc, seconds);
         fflush(stdout);
-        /* not part of the contract (the runner ignores it): GEMM throughput of the epoch, and
-         * the fastest and median step (a loaded machine stretches some steps, not all) */
+        /* not part of the contract, and timings only, so on stderr: stdout stays the same run
+         * to run apart from `seconds`. GEMM throughput of the epoch, and the fastest and
+         * median step (a loaded machine stretches some steps, not all) */
         int64_t full = splits.train.n / args.batch_size ? splits.train.n / args.batch_size : steps;
         qsort(step_seconds, (size_t)full, sizeof *step_seconds, by_value); /* full-size batches */
-        printf("event=perf epoch=%d isa=%s threads=%lld gflop=%.2f gflops=%.1f peak_gflops=%.1f cores=%.0f "
+        fprintf(stderr, "event=perf epoch=%d isa=%s threads=%lld gflop=%.2f gflops=%.1f peak_gflops=%.1f cores=%.0f "
                "ghz=%.3f nominal_ghz=%.3f flops_per_cycle=%d cpu_seconds=%.3f step_min_ms=%.3f "
                "step_median_ms=%.3f\n", epoch, K->name, args.threads, flops / 1e9, flops / 1e9 / seconds,
                cores * ghz * K->flops_per_cycle, cores, ghz, nominal, K->flops_per_cycle, cpu,
                step_seconds[0] * 1e3, step_seconds[full / 2] * 1e3);
-        fflush(stdout);
+        fflush(stderr);
     }
 
     double test_loss, test_acc;

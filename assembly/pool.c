@@ -3,8 +3,22 @@
  * caller included, claims chunks until none are left and runs the assembly GEMM on each.
  * Claiming (rather than a fixed share per thread) keeps a busy machine from stalling the
  * step on a thread that the OS has not scheduled: whoever runs does the work.
- * Every C entry is computed with the same operations whoever computes it, so the result
- * does not depend on the thread count. No arithmetic happens here. */
+ *
+ * Deterministic: the chunks depend only on the GEMM's shape and the kernel set (never on
+ * timing or the thread count), start on multiples of NR columns or MR rows, and each is a
+ * whole GEMM over the full k (k is never split across threads, nothing is reduced across
+ * threads), so every C entry gets the same sequence of floating-point operations whichever
+ * thread claims its chunk: results are bit-identical run to run and for any --threads.
+ * That needs every chunk to run exactly once, for its own GEMM. So the claim word `ticket`
+ * holds the generation, the chunk count *and* the next chunk: a claim is one CAS on a word
+ * that says "generation G still has unclaimed chunks", and a late thread (still looking at
+ * a finished GEMM) cannot claim anything once the caller has moved on. (The count used to
+ * be a separate plain field, rewritten for the next GEMM before that GEMM was published: a
+ * late worker could check the old, exhausted ticket against the new, larger count, claim a
+ * chunk that did not exist -- an SGD update applied twice, a k-blocked tile accumulated by
+ * two threads -- and count it as done for the next GEMM, so the caller could return before
+ * that GEMM had finished. Results then changed from run to run.)
+ * No arithmetic happens here. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -14,7 +28,13 @@
 #include <stdlib.h>
 
 #define SPINS 4000      /* ~100 µs of pause before a worker sleeps */
-#define MAX_CHUNKS 64
+#define MAX_CHUNKS 64    /* < 2^16: the chunk count and index share the claim word */
+
+/* ticket = generation << 32 | chunks << 16 | next chunk */
+#define TICKET_GENERATION(t) ((uint32_t)((t) >> 32))
+#define TICKET_CHUNKS(t) ((uint32_t)((t) >> 16) & 0xFFFFu)
+#define TICKET_NEXT(t) ((uint32_t)(t) & 0xFFFFu)
+_Static_assert(MAX_CHUNKS < 0x10000, "the chunk count must fit in 16 bits of the ticket");
 
 static struct {
     const Kernels *kernels;
@@ -22,14 +42,14 @@ static struct {
     int64_t max_k;
     float **packs;
     pthread_t *workers;
-    /* the current job: written by the caller before it publishes `ticket` */
+    /* the current job: written by the caller before it publishes `ticket` (release), read
+     * by a thread only after it has claimed a chunk of that generation (acquire) */
     GemmArgs job;
     int split_columns;        /* 1: chunks of column panels, 0: chunks of row blocks */
     int64_t unit, per_chunk;  /* columns (NR) or rows (MR) per unit, units per chunk */
-    uint32_t chunks;
-    /* generation << 32 | next chunk; claimed with compare-and-swap */
+    /* generation << 32 | chunks << 16 | next chunk; claimed with compare-and-swap */
     _Atomic uint64_t ticket;
-    atomic_uint done;
+    atomic_uint done;         /* chunks of the current generation finished */
     atomic_int quit;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -69,15 +89,16 @@ static void run_chunk(uint32_t chunk, float *pack) {
     pool.kernels->sgemm(&g);
 }
 
-/* Claim and run chunks of generation `generation` until there are none left. */
+/* Claim and run chunks of generation `generation` until there are none left. The CAS only
+ * succeeds on a ticket of this generation with next < chunks, i.e. while the caller is
+ * still inside pool_gemm for it (it leaves only when every chunk has been claimed and
+ * finished), so the job fields read by run_chunk are this generation's. */
 static void work(uint32_t generation, float *pack) {
     uint64_t ticket = atomic_load_explicit(&pool.ticket, memory_order_acquire);
-    for (;;) {
-        if ((uint32_t)(ticket >> 32) != generation || (uint32_t)ticket >= pool.chunks)
-            return;
+    while (TICKET_GENERATION(ticket) == generation && TICKET_NEXT(ticket) < TICKET_CHUNKS(ticket)) {
         if (atomic_compare_exchange_weak_explicit(&pool.ticket, &ticket, ticket + 1, memory_order_acq_rel,
                                                   memory_order_acquire)) {
-            run_chunk((uint32_t)ticket, pack);
+            run_chunk(TICKET_NEXT(ticket), pack);
             atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
             ticket = atomic_load_explicit(&pool.ticket, memory_order_acquire);
         }
@@ -86,11 +107,11 @@ static void work(uint32_t generation, float *pack) {
 
 static void *worker(void *arg) {
     float *pack = pool.packs[(intptr_t)arg];
-    uint32_t seen = (uint32_t)(atomic_load(&pool.ticket) >> 32);
+    uint32_t seen = TICKET_GENERATION(atomic_load(&pool.ticket));
     for (;;) {
         uint32_t generation;
         int spins = 0;
-        while ((generation = (uint32_t)(atomic_load_explicit(&pool.ticket, memory_order_acquire) >> 32)) == seen) {
+        while ((generation = TICKET_GENERATION(atomic_load_explicit(&pool.ticket, memory_order_acquire))) == seen) {
             if (atomic_load(&pool.quit))
                 return NULL;
             if (++spins < SPINS) {
@@ -99,7 +120,7 @@ static void *worker(void *arg) {
             }
             pthread_mutex_lock(&pool.lock);
             pool.sleepers++;
-            while ((uint32_t)(atomic_load(&pool.ticket) >> 32) == seen && !atomic_load(&pool.quit))
+            while (TICKET_GENERATION(atomic_load(&pool.ticket)) == seen && !atomic_load(&pool.quit))
                 pthread_cond_wait(&pool.wake, &pool.lock);
             pool.sleepers--;
             pthread_mutex_unlock(&pool.lock);
@@ -149,17 +170,18 @@ void pool_gemm(const GemmArgs *g) {
     pool.unit = pool.split_columns ? pool.kernels->nr : pool.kernels->mr;
     int64_t units = pool.split_columns ? panels : blocks;
     pool.per_chunk = ceil_div(units, MAX_CHUNKS);
-    pool.chunks = (uint32_t)ceil_div(units, pool.per_chunk);
+    uint32_t chunks = (uint32_t)ceil_div(units, pool.per_chunk);
     pool.job = *g;
+    /* nobody else touches `done` now: every chunk of the last generation was finished */
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
-    uint32_t generation = (uint32_t)(atomic_load(&pool.ticket) >> 32) + 1;
+    uint32_t generation = TICKET_GENERATION(atomic_load(&pool.ticket)) + 1;
     pthread_mutex_lock(&pool.lock);
-    atomic_store_explicit(&pool.ticket, (uint64_t)generation << 32, memory_order_release);
+    atomic_store_explicit(&pool.ticket, (uint64_t)generation << 32 | (uint64_t)chunks << 16, memory_order_release);
     if (pool.sleepers)
         pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     work(generation, pool.packs[0]);
-    while (atomic_load_explicit(&pool.done, memory_order_acquire) < pool.chunks)
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) < chunks)
         cpu_relax(); /* only chunks another thread has claimed are left */
 }
 

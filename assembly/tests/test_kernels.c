@@ -225,6 +225,73 @@ static void test_pool(const Kernels *kernels) {
     free(pack);
 }
 
+/* Back-to-back GEMMs whose chunk counts rise and fall (row blocks of n = 10 products, SGD
+ * updates with 16-43 chunks, k-blocked column panels), as in a training step: every chunk
+ * must run exactly once, for its own GEMM. The SGD weights and velocities carry over from
+ * call to call and every output is checksummed after each round, so a chunk run twice or
+ * by two threads at once shows as a different checksum than one thread gives. */
+#ifndef POOL_SEQUENCE_REPS
+#define POOL_SEQUENCE_REPS 1000
+#endif
+static uint64_t checksum(uint64_t h, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], 4);
+        h += (uint64_t)bits * (uint64_t)(2 * i + 1);
+    }
+    return h * 0x100000001b3ull;
+}
+
+static void test_pool_sequence(const Kernels *kernels) {
+    uint64_t saved = state; /* leave the other tests' random cases as they were */
+    Case seq[] = {
+        {24, 10, 16, EPI_BIAS, 0, 0},    {512, 10, 24, EPI_SGD, 1, 0},    {36, 10, 16, EPI_RELU_MASK, 0, 0},
+        {24, 256, 300, EPI_STORE, 0, 0}, {12, 10, 8, EPI_STORE, 0, 0},    {784, 40, 8, EPI_SGD, 1, 0},
+        {48, 512, 10, EPI_RELU_MASK, 0, 1}, {8, 10, 512, EPI_BIAS, 0, 0}, {64, 512, 8, EPI_SGD, 1, 0},
+    };
+    enum { CASES = sizeof seq / sizeof seq[0] };
+    Operands ops[CASES];
+    for (int c = 0; c < CASES; c++)
+        ops[c] = make_operands(seq[c]);
+    float *pack = aligned_alloc(64, (gemm_pack_floats(kernels, 1000) * 4 + 63) / 64 * 64);
+    uint64_t want = 0;
+    int threads[] = {1, 2, 3};
+    for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
+        if (threads[ti] > 1 && pool_start(kernels, threads[ti], 1000) != 0) {
+            CHECK(0, "pool_start failed");
+            break;
+        }
+        uint64_t got = 0;
+        for (int c = 0; c < CASES; c++)
+            reset(&ops[c]);
+        for (int rep = 0; rep < POOL_SEQUENCE_REPS; rep++) {
+            for (int c = 0; c < CASES; c++) {
+                GemmArgs g = args_for(seq[c], &ops[c], pack);
+                g.lr = 0.001f;
+                if (threads[ti] == 1)
+                    kernels->sgemm(&g);
+                else
+                    pool_gemm(&g);
+            }
+            for (int c = 0; c < CASES; c++) {
+                got = checksum(got, ops[c].c, ops[c].c_size);
+                if (seq[c].epilogue == EPI_SGD)
+                    got = checksum(got, ops[c].vel, ops[c].c_size);
+            }
+        }
+        if (threads[ti] > 1)
+            pool_stop();
+        if (threads[ti] == 1)
+            want = got;
+        CHECK(got == want, "%s: %d threads differ from 1 over %d rounds of %d back-to-back GEMMs", kernels->name,
+              threads[ti], POOL_SEQUENCE_REPS, CASES);
+    }
+    for (int c = 0; c < CASES; c++)
+        free_operands(&ops[c]);
+    free(pack);
+    state = saved;
+}
+
 /* ---------------------------------------------------------------- softmax cross-entropy */
 
 static void test_softmax(const Kernels *kernels, const Kernels *other) {
@@ -376,6 +443,7 @@ int main(void) {
         printf("%s:\n", kernels->name);
         test_gemm(kernels, other);
         test_pool(kernels);
+        test_pool_sequence(kernels);
         test_softmax(kernels, other);
         test_colsum_sgd_scale(kernels, other);
         printf("  %s: %s\n", kernels->name, failures == before ? "ok" : "FAILED");
