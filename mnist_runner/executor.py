@@ -98,10 +98,12 @@ def machine() -> dict:
 
 
 def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool = True,
-        on_record=None) -> tuple[Path, dict]:
+        on_record=None, env: dict | None = None, cpus: set[int] | None = None) -> tuple[Path, dict]:
     """Run a row with the contract's flags in args; returns its run directory and summary.
 
     on_record, if given, is called with each parsed log line as it arrives (for progress displays).
+    env adds variables to the row's environment (mnist_runner.kernels: kernel family, threads) and
+    cpus pins the row to those CPUs.
     """
     run_dir = new_run_dir(project.name, outputs)
     missing = project.missing()
@@ -114,12 +116,14 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
     if "--save" not in args:
         args = [*args, "--save", str(run_dir / "weights.safetensors")]
     command = project.argv(project.run_command) + list(args)
-    environment = {**os.environ, **project.env(), "MNIST_RUN_DIR": str(run_dir), "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, **project.env(), **(env or {}), "MNIST_RUN_DIR": str(run_dir),
+                   "PYTHONUNBUFFERED": "1"}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     try:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     except OSError as error:
         return _record_failure(project, run_dir, f"{command[0]} could not start ({error.strerror})")
     arrivals = {}

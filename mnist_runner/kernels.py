@@ -1,0 +1,91 @@
+"""The two things that change a row's float32 rounding on one machine: the kernel family and the thread count.
+
+The same row, seed and flags give different (equally correct) numbers on an AVX2 machine and an
+AVX-512 machine, because the libraries under the rows pick their kernels from the CPU: OpenBLAS
+its Haswell or SkylakeX kernels, the assembly row its AVX2 or AVX-512 kernel set, oneDNN, MKL,
+PyTorch and XLA their own ISA paths. Each of those libraries has its own documented switch that
+caps it at AVX2, so an AVX-512 machine can run what an AVX2-only machine runs. `family_env("avx2")`
+sets all of them; the tests (`MNIST_KERNELS=avx2`), `invoke spread` and `invoke bench --kernels`
+use it. `native` sets nothing: every library picks for itself, as for a user.
+
+Thread counts change the order of some sums too; `thread_env(1)` plus pinning the process to one
+CPU (`cpus(1)`) gives the single-threaded configuration.
+"""
+
+import os
+import re
+from pathlib import Path
+
+# Each library's own switch to the AVX2 + FMA kernels (they are the best on an AVX2-only CPU, so this
+# is exactly what such a machine runs). candle's gemm crate has no switch: it detects the CPU itself.
+FAMILIES: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx2": {
+        "OPENBLAS_CORETYPE": "Haswell",  # NumPy's, Debian's and Julia's OpenBLAS (DYNAMIC_ARCH builds)
+        "MNIST_ASM_ISA": "avx2",  # the assembly row's kernel set
+        "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own vectorised kernels
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # PyTorch's sgemm (MKL)
+        "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN, in PyTorch and TensorFlow
+        "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",  # JAX's XLA CPU code generation
+    },
+}
+
+# Every thread pool the rows use: OpenMP (PyTorch, OpenBLAS), OpenBLAS's own, MKL, rayon (candle),
+# TensorFlow's, Julia's. Pinning to one CPU covers the runtimes that size their pools from the affinity.
+SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                             "RAYON_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                             "TF_NUM_INTEROP_THREADS", "JULIA_NUM_THREADS")}
+
+
+class KernelError(Exception):
+    pass
+
+
+def family_env(family: str) -> dict[str, str]:
+    if family not in FAMILIES:
+        raise KernelError(f"unknown kernel family {family!r}; choose {' or '.join(FAMILIES)}")
+    if family == "avx2" and not {"avx2", "fma"} <= cpu_flags():
+        raise KernelError("the avx2 kernel family needs a CPU with AVX2 and FMA")
+    return dict(FAMILIES[family])
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    """None: the libraries' defaults (all cores). 1: every pool single-threaded."""
+    if threads is None:
+        return {}
+    if threads != 1:
+        raise KernelError("threads is either the default (all cores) or 1")
+    return dict(SINGLE_THREAD_ENV)
+
+
+def cpus(threads: int | None) -> set[int] | None:
+    """The CPUs to pin a run to: one for a single-threaded run, else no pinning."""
+    return {min(os.sched_getaffinity(0))} if threads == 1 else None
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def isa() -> dict:
+    """What the CPU offers that the rows' kernels care about, and the family `native` therefore means."""
+    flags = cpu_flags()
+    avx512 = {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"} <= flags
+    avx2 = {"avx2", "fma"} <= flags
+    amx = sorted(flag for flag in flags if flag.startswith("amx"))
+    return {"avx2_fma": avx2, "avx512": avx512, "avx512_extensions": sorted(f for f in flags if f.startswith("avx512")),
+            "amx": amx, "native_family": "avx512" if avx512 else "avx2" if avx2 else "generic"}
+
+
+def loaded(pattern: str | None, stderr: str) -> str | None:
+    """The kernels a row's library says it loaded: group 1 of the row's [kernels] report pattern, on stderr."""
+    if not pattern:
+        return None
+    found = re.findall(pattern, stderr, re.MULTILINE)
+    return found[-1] if found else None
