@@ -1,12 +1,13 @@
 """invoke tasks: thin wiring from the command line to mnist_runner. `invoke --list` shows them."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from invoke import Exit, task
 
-from mnist_runner import ROOT, bench as benchmark, datasets, executor, registry, report
+from mnist_runner import ROOT, bench as benchmark, contract, datasets, executor, registry, report
 from mnist_runner import predict as classifier
 from mnist_runner import setup as installer
 
@@ -119,38 +120,65 @@ def _write_report(results_path: Path, output: Path, data_dir) -> Path:
 
 
 @task(help={"project": "row(s) to benchmark, comma-separated (default: every installed row)",
-            "repeat": "runs per row (default 1); the table shows mean ± standard deviation",
+            "repeat": f"runs per row, interleaved (default 1; {benchmark.PUBLISH_REPEATS} with --publish); "
+                      "the tables show the median and the spread",
             "no_cross": "skip the cross-row weight matrix (each row still classifies the test set once)",
-            "publish": "also copy results.json to results/bench.json, write results/report.md, update README.md",
+            "kernels": "kernel family: native (default) or avx2 (what an AVX2-only machine runs)",
+            "publish": "also copy results.json to results/, write results/report.md, update README.md; "
+                       "refused on a busy machine",
+            "force": "publish even from a busy machine (the results are labelled BUSY)",
             "data_dir": "data root (default: $MNIST_DATA_DIR, else data/)",
             **{flag: "passed to every row instead of the contract default (not for published results)"
                for flag in ("dataset", "epochs", "batch_size", "lr", "momentum", "seed", "limit_train")}})
-def bench(c, project=None, repeat=1, no_cross=False, publish=False, data_dir=None, dataset=None, epochs=None,
-          batch_size=None, lr=None, momentum=None, seed=None, limit_train=None):
+def bench(c, project=None, repeat=None, no_cross=False, kernels="native", publish=False, force=False, data_dir=None,
+          dataset=None, epochs=None, batch_size=None, lr=None, momentum=None, seed=None, limit_train=None):
     """Benchmark every installed row, one after another; results go to outputs/bench/<run-id>/results.json."""
+    from mnist_runner import kernels as kernel_families
+
     projects = registry.discover() if project is None else _projects(project, False)
     flags = _flags(dict(dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
                         seed=seed, limit_train=limit_train))
+    repeat = int(repeat) if repeat is not None else benchmark.PUBLISH_REPEATS if publish else 1
     if repeat < 1:
         raise Exit("error: --repeat must be at least 1", code=2)
     if publish and (flags or project is not None):
         raise Exit("error: --publish is for the contract's defaults over every row: drop the row flags", code=2)
+    if publish and repeat < benchmark.PUBLISH_REPEATS:
+        raise Exit(f"error: --publish needs at least {benchmark.PUBLISH_REPEATS} repeats per row", code=2)
+    try:
+        kernel_families.family_env(kernels)
+    except kernel_families.KernelError as error:
+        raise Exit(f"error: --kernels: {error}", code=2) from None
     missing = [p.name for p in projects if not p.installed]
     if missing:
         print(f"== not installed, left out: {', '.join(missing)} (`invoke setup --project NAME`)", file=sys.stderr)
     command = " ".join(["invoke bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else "invoke bench"
     root = datasets.data_root(data_dir)
     _test_set(root, dataset or "mnist")  # fail now, not after an hour of training, if the data is not there
-    path = benchmark.run(projects, flags, repeat, root, cross=not no_cross, command=command)
+    load = os.getloadavg()[0]
+    if publish and load > benchmark.BUSY_LOAD and not force:
+        raise Exit(f"error: the machine is busy (1-minute load average {load:.2f}): publish from a quiet "
+                   f"machine, or pass --force to publish results labelled BUSY", code=2)
+    path = benchmark.run(projects, flags, repeat, root, cross=not no_cross, command=command, family=kernels)
     print(f"== results: {path.relative_to(ROOT)}", file=sys.stderr)
     output = _write_report(path, executor.OUTPUTS / "report.md", root)
     print(f"== report: {output.relative_to(ROOT)}", file=sys.stderr)
+    results = report.load_results(path)
+    for row in results["rows"]:
+        if row.get("disagreement"):
+            print(f"== warning: {row['project']}: repeats disagree: {row['disagreement']}", file=sys.stderr)
+    if results["quiet"]["busy"]:
+        print(f"== warning: the machine was busy: {'; '.join(results['quiet']['reasons'])}", file=sys.stderr)
     if publish:
-        report.RESULTS.parent.mkdir(exist_ok=True)
-        report.RESULTS.write_text(path.read_text())
-        _write_report(report.RESULTS, report.RESULTS.with_name("report.md"), root)
+        if results["quiet"]["busy"] and not force:
+            raise Exit("error: not published: the machine was busy during the benchmark (see above); rerun on a "
+                       "quiet machine, or pass --force to publish results labelled BUSY", code=1)
+        published = report.published_results(kernels)
+        published.parent.mkdir(exist_ok=True)
+        published.write_text(path.read_text())
+        _write_report(published, published.with_name(published.stem.replace("bench", "report") + ".md"), root)
         readme(c)
-        print(f"== published to {report.RESULTS.parent.relative_to(ROOT)}/ and README.md", file=sys.stderr)
+        print(f"== published to {published.relative_to(ROOT)} and README.md", file=sys.stderr)
 
 
 @task(name="report", help={"results": "a benchmark's results.json (default: outputs/bench/latest/results.json)",
@@ -217,9 +245,11 @@ def readme(c, check=False):
     current = report.README.read_text()
     try:
         results = report.load_results(report.RESULTS)
+        avx2_path = report.published_results("avx2")
+        avx2 = report.load_results(avx2_path) if avx2_path.exists() else None
     except report.ResultsError as error:
         raise Exit(f"error: {error}", code=2) from None
-    updated = report.readme_with_results(report.readme_with_table(current, registry.discover()), results)
+    updated = report.readme_with_results(report.readme_with_table(current, registry.discover()), results, avx2=avx2)
     if check:
         if updated != current:
             raise Exit("README.md's tables are out of date: run `invoke readme`", code=1)
@@ -228,10 +258,52 @@ def readme(c, check=False):
     report.README.write_text(updated)
 
 
-@task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure"})
-def test(c, k=None, x=False):
+@task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure",
+            "kernels": "run the rows on this kernel family: native (default) or avx2 (what an AVX2-only CPU runs)"})
+def test(c, k=None, x=False, kernels=None):
     """The whole test suite (pytest): unit tests, the runner, and the conformance suite over every row."""
+    from mnist_runner import kernels as kernel_families
+
+    environment = dict(os.environ)
+    if kernels:
+        try:
+            kernel_families.family_env(kernels)
+        except kernel_families.KernelError as error:
+            raise Exit(f"error: --kernels: {error}", code=2) from None
+        environment["MNIST_KERNELS"] = kernels
     # Rows run side by side, one xdist worker per core, each row's tests on one worker.
     argv = [sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadgroup"]
     argv += (["-k", k] if k else []) + (["-x"] if x else [])
-    raise Exit(code=subprocess.call(argv, cwd=ROOT))
+    raise Exit(code=subprocess.call(argv, cwd=ROOT, env=environment))
+
+
+@task(help={"project": "row(s) to measure, comma-separated (default: every installed row)",
+            "seeds": "how many seeds, 0 … N-1 (default 3), or a range FIRST-LAST",
+            "kernels": "kernel families, comma-separated: native, avx2 (default: native,avx2)",
+            "threads": "thread counts, comma-separated: all, 1 (default: all,1)",
+            "jobs": "runs at a time (default 1; single-threaded runs are pinned to distinct CPUs)",
+            "publish": "merge into results/spread.json and regenerate results/accuracy.md's tables",
+            "data_dir": "data root (default: $MNIST_DATA_DIR, else data/)"})
+def spread(c, project=None, seeds="3", kernels="native,avx2", threads="all,1", jobs=1, publish=False,
+           data_dir=None):
+    """Test accuracy of the defaults over seeds, kernel families and thread counts: the data behind SPEC's bar."""
+    from mnist_runner import kernels as kernel_families, spread as measure
+
+    projects = registry.discover() if project is None else _projects(project, False)
+    projects = [p for p in projects if p.installed]
+    first, _, last = seeds.partition("-")
+    chosen = [*range(int(first), int(last) + 1)] if last else [*range(int(first))]
+    try:
+        configs = measure.configurations(kernels.split(","), threads.split(","))
+        for config in configs:
+            kernel_families.family_env(config["family"])
+            kernel_families.thread_env(None if config["threads"] == "all" else int(config["threads"]))
+    except (ValueError, kernel_families.KernelError) as error:
+        raise Exit(f"error: {error}", code=2) from None
+    path = measure.run(projects, chosen, configs, datasets.data_root(data_dir), jobs=int(jobs),
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"== results: {path.relative_to(ROOT)}", file=sys.stderr)
+    if publish:
+        measure.publish(path, contract.ACCURACY_BAR)
+        print(f"== published to {measure.PUBLISHED.relative_to(ROOT)} and {measure.DOCUMENT.relative_to(ROOT)}",
+              file=sys.stderr)

@@ -10,11 +10,16 @@ A benchmark is three passes over the rows, all into outputs/bench/<run-id>/:
 3. cross-evaluation: each row classifies the test set with every other row's weights; the cells
    are equal when the rows compute the same function.
 
-results.json holds everything the report and the README's results table are drawn from.
+results.json holds everything the report and the README's results table are drawn from, and what
+explains the numbers: the CPU and its instruction sets, what runs each row's matrix products and the
+kernels it loaded (row.toml [kernels]; OpenBLAS says so under OPENBLAS_VERBOSE=2), the thread settings, each row's language and framework
+versions, and how quiet the machine was. Medians are the headline; a row whose repeats disagree
+(different results from the same seed, or seconds per epoch spread by more than DISAGREE) is marked.
 """
 
 import gzip
 import json
+import os
 import platform
 import statistics
 from datetime import datetime, timezone
@@ -25,10 +30,14 @@ from pygount import SourceAnalysis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnist_runner import executor, normalize
+from mnist_runner import executor, kernels, normalize
 from mnist_runner.registry import Project
 
-SCHEMA = 1
+SCHEMA = 2
+DISAGREE = 0.10  # repeats whose seconds per epoch spread (max − min) by more than this fraction of the median
+BUSY_LOAD = 0.5  # a 1-minute load average above this, before the benchmark starts, means something else runs
+BUSY_SPREAD = 0.05  # the reference row's repeats spread by more than this: the machine's speed drifted
+PUBLISH_REPEATS = 3
 REFERENCE = "pytorch"  # speeds are also given relative to this row of the same benchmark
 METRICS = ("test_accuracy", "test_loss", "seconds_per_epoch", "samples_per_second", "startup_seconds",
            "time_to_first_step", "warmup_seconds", "data_seconds", "test_seconds", "peak_rss_mb", "wall_seconds")
@@ -52,8 +61,40 @@ def _stats(values: list[float]) -> dict | None:
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values)}
+    median = statistics.median(values)
+    return {"median": median, "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values),
+            "spread": (max(values) - min(values)) / median if median else 0.0, "n": len(values)}
+
+
+def disagreement(runs: list[dict]) -> str | None:
+    """Why a row's repeats do not agree, or None: one seed must give one result, and similar times."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    if len(ok) < 2:
+        return None
+    reasons = []
+    accuracies = {r["test_accuracy"] for r in ok}
+    if len(accuracies) > 1:
+        reasons.append(f"test accuracy differs between repeats of one seed "
+                       f"({', '.join(f'{a * 100:.2f} %' for a in sorted(accuracies))})")
+    speed = _stats([r["seconds_per_epoch"] for r in ok])
+    if speed and speed["spread"] > DISAGREE:
+        reasons.append(f"seconds per epoch spread {speed['spread'] * 100:.0f} % "
+                       f"({speed['min']:.2f}–{speed['max']:.2f})")
+    return "; ".join(reasons) or None
+
+
+def quietness(load_before: float, rows: dict) -> dict:
+    """Was the machine quiet? The load before the start, and how steady the reference row's repeats were."""
+    reasons = []
+    if load_before > BUSY_LOAD:
+        reasons.append(f"1-minute load average {load_before:.2f} before the start (more than {BUSY_LOAD})")
+    reference = rows.get(REFERENCE, {}).get("stats", {}).get("seconds_per_epoch")
+    if reference and reference["n"] > 1 and reference["spread"] > BUSY_SPREAD:
+        reasons.append(f"{REFERENCE}'s repeats spread {reference['spread'] * 100:.1f} % in seconds per epoch "
+                       f"(more than {BUSY_SPREAD * 100:.0f} %)")
+    return {"load_before": load_before, "reference_spread": reference["spread"] if reference else None,
+            "busy": bool(reasons), "reasons": reasons}
 
 
 def _test_labels(data_root: Path, dataset: str) -> tuple[Path, np.ndarray]:
@@ -62,9 +103,9 @@ def _test_labels(data_root: Path, dataset: str) -> tuple[Path, np.ndarray]:
     return folder / "t10k-images-idx3-ubyte.gz", np.frombuffer(labels, np.uint8, offset=8)
 
 
-def predict_classes(project: Project, weights: Path, images: Path) -> np.ndarray:
+def predict_classes(project: Project, weights: Path, images: Path, env: dict | None = None) -> np.ndarray:
     """The row's class for each image of an IDX file, with these weights (SPEC.md `--predict`)."""
-    records = normalize.parse_log(executor.call(project, ["--load", weights, "--predict", images]))
+    records = normalize.parse_log(executor.call(project, ["--load", weights, "--predict", images], env=env))
     return np.array([r["class"] for r in records if r["event"] == "predict"], dtype=np.int64)
 
 
@@ -111,9 +152,16 @@ def _epochs(args: list[str]) -> int:
 
 
 def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, outputs: Path = executor.OUTPUTS,
-        cross: bool = True, console: Console | None = None, command: str = "invoke bench") -> Path:
-    """Benchmark the rows; returns the path of results.json."""
+        cross: bool = True, console: Console | None = None, command: str = "invoke bench",
+        family: str = "native") -> Path:
+    """Benchmark the rows; returns the path of results.json.
+
+    family picks the kernel family (mnist_runner.kernels): native, or avx2 to run what an AVX2 machine runs.
+    """
     console = console or Console(stderr=True)
+    load_before = os.getloadavg()[0]
+    # The libraries' own thread defaults (every core), as a user runs them; OpenBLAS names its kernels.
+    environment = {**kernels.family_env(family), "OPENBLAS_VERBOSE": "2"}
     bench_dir = executor.new_run_dir("bench", outputs)
     dataset = args[args.index("--dataset") + 1] if "--dataset" in args else "mnist"
     row_args = args if "--data-dir" in args else [*args, "--data-dir", str(data_root)]
@@ -131,9 +179,11 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
             for project in installed:
                 display.begin(f"{project.name} run {attempt}/{repeat}", _epochs(args))
                 run_dir, summary = executor.run(
-                    project, row_args, outputs=bench_dir, echo=False,
+                    project, row_args, outputs=bench_dir, echo=False, env=environment,
                     on_record=lambda record: display.step() if record["event"] == "epoch" else None)
                 summary["run_dir"] = str(run_dir.relative_to(bench_dir))
+                summary["kernels"] = kernels.loaded(project.kernel_report,
+                                                    (run_dir / "stderr.log").read_text(errors="replace"))
                 rows[project.name]["runs"].append(summary)
                 display.done(None if summary["status"] == "ok" else f"[red]{project.name}: {summary['error']}")
         # 2. and 3. each row classifies the test set with its own weights and, for the cross matrix, everyone's
@@ -149,7 +199,7 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
                 display.begin(f"{evaluator.name} classifies {owner}'s weights", 1)
                 message = None
                 try:
-                    classes = predict_classes(evaluator, weights[owner], test_images)
+                    classes = predict_classes(evaluator, weights[owner], test_images, kernels.family_env(family))
                     if len(classes) != len(test_labels):
                         raise executor.RowError(f"{evaluator.name}: {len(classes)} predictions for "
                                                 f"{len(test_labels)} test images")
@@ -172,8 +222,11 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
         elif row["runs"] and len(ok) < len(row["runs"]):
             row["error"] = f"{len(row['runs']) - len(ok)} of {len(row['runs'])} runs failed"
         row["stats"] = {metric: _stats([r.get(metric) for r in ok]) for metric in METRICS}
+        row["disagreement"] = disagreement(row["runs"])
         if ok:
+            loaded = sorted({r["kernels"] for r in ok if r.get("kernels")})
             row.update(language=ok[0]["language"], framework=ok[0]["framework"], device=ok[0]["device"],
+                       kernels={"library": project.kernel_library, "loaded": ", ".join(loaded) or None},
                        curves=_curves(bench_dir / ok[0]["run_dir"]))
         if project.name in own:
             classes = own[project.name]
@@ -181,10 +234,10 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
             np.add.at(confusion, (test_labels, classes), 1)
             row.update(predictions="".join(map(str, classes)), confusion=confusion.tolist())
         if project.name == REFERENCE and row["stats"]["seconds_per_epoch"]:
-            reference_speed = row["stats"]["seconds_per_epoch"]["mean"]
+            reference_speed = row["stats"]["seconds_per_epoch"]["median"]
     for row in rows.values():
         speed = row["stats"]["seconds_per_epoch"]
-        row["relative_seconds_per_epoch"] = speed["mean"] / reference_speed if speed and reference_speed else None
+        row["relative_seconds_per_epoch"] = speed["median"] / reference_speed if speed and reference_speed else None
 
     results = {
         "schema": SCHEMA,
@@ -196,7 +249,11 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
         "repeat": repeat,
         "dataset": dataset,
         "reference": REFERENCE,
-        "machine": {**executor.machine(), "python": platform.python_version()},
+        "machine": {**executor.machine(), "python": platform.python_version(), "isa": kernels.isa(),
+                    "load_after": os.getloadavg()[0]},
+        "kernel_family": family,
+        "threads": f"each library's default: all {len(os.sched_getaffinity(0))} CPUs",
+        "quiet": quietness(load_before, rows),
         "rows": [rows[p.name] for p in projects],
         "cross": {"rows": names, "accuracy": accuracy, "agreement": agreement},
     }

@@ -35,6 +35,8 @@ class Project:
     check_paths: tuple[str, ...] = ()
     check_tools: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    kernel_library: str | None = None  # [kernels] library: what runs the matrix products
+    kernel_report: str | None = None  # [kernels] report: a regex whose group 1 names the loaded kernels (stderr)
 
     def expand(self, text: str) -> str:
         return text.format(dir=self.directory, root=ROOT)
@@ -72,7 +74,7 @@ def load_project(directory: Path) -> Project:
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: {error}") from None
     try:
-        setup, build, run, check = (manifest.get(k, {}) for k in ("setup", "build", "run", "check"))
+        setup, build, run, check, kernel = (manifest.get(k, {}) for k in ("setup", "build", "run", "check", "kernels"))
         return Project(
             name=directory.name,
             directory=directory,
@@ -89,6 +91,8 @@ def load_project(directory: Path) -> Project:
             check_paths=tuple(check.get("paths", ())),
             check_tools=tuple(check.get("tools", ())),
             sources=tuple(manifest.get("sources", ())),
+            kernel_library=kernel.get("library"),
+            kernel_report=kernel.get("report"),
         )
     except KeyError as error:
         raise ManifestError(f"{path}: missing required key {error.args[0]!r}") from None

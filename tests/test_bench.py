@@ -56,10 +56,22 @@ def test_bench_records_every_measure_for_every_row(benchmark, data_root):
         # The first run's weights classify the test set exactly as that run's own evaluation did.
         assert np.mean(predictions == labels) == pytest.approx(row["runs"][0]["test_accuracy"], abs=1e-4)
         assert row["loc"]["code"] > 50
+        # One seed, one machine: the repeats give the same result (a different time is fine).
+        assert len({r["test_accuracy"] for r in row["runs"]}) == 1 and "test accuracy" not in (row["disagreement"] or "")
+        assert stats["seconds_per_epoch"]["min"] <= stats["seconds_per_epoch"]["median"] <= stats["seconds_per_epoch"]["max"]
     by_name = {row["project"]: row for row in results["rows"]}
     assert by_name["pytorch"]["relative_seconds_per_epoch"] == 1.0
     assert by_name["numpy"]["relative_seconds_per_epoch"] == pytest.approx(
-        by_name["numpy"]["stats"]["seconds_per_epoch"]["mean"] / by_name["pytorch"]["stats"]["seconds_per_epoch"]["mean"])
+        by_name["numpy"]["stats"]["seconds_per_epoch"]["median"]
+        / by_name["pytorch"]["stats"]["seconds_per_epoch"]["median"])
+    # What explains the numbers: the ISA, the kernels NumPy's OpenBLAS loaded, the threads, the load.
+    isa = results["machine"]["isa"]
+    assert isa["native_family"] in ("avx512", "avx2") and isinstance(isa["amx"], list)
+    assert by_name["numpy"]["kernels"]["library"].startswith("OpenBLAS")
+    assert by_name["numpy"]["kernels"]["loaded"] in ("SkylakeX", "Haswell", "Zen", "Cooperlake", "SapphireRapids")
+    assert by_name["pytorch"]["kernels"] == {"library": "MKL and oneDNN (PyTorch)", "loaded": None}
+    assert results["kernel_family"] == "native" and "all" in results["threads"]
+    assert results["quiet"]["load_before"] >= 0 and isinstance(results["quiet"]["busy"], bool)
     cross = results["cross"]
     assert cross["rows"] == ["pytorch", "numpy"]
     for column in range(2):  # the same weights give the same accuracy whichever row evaluates them
@@ -81,7 +93,8 @@ def test_report_draws_every_figure_and_the_table(benchmark, test_images, tmp_pat
     assert len(table) == 2
     numpy_row = next(row for row in results["rows"] if row["project"] == "numpy")
     accuracy = numpy_row["stats"]["test_accuracy"]
-    assert f"{100 * accuracy['mean']:.2f} ± {100 * accuracy['std']:.2f}" in table[1]
+    assert f"| {100 * accuracy['median']:.2f} |" in table[1]  # the repeats agree, so no range
+    assert f"| {report.kernels_cell(numpy_row)} |" in table[1] and numpy_row["kernels"]["loaded"] in table[1]
     assert "| 1.00× |" in table[0]
     assert "4 of 4 cells evaluated" in text
 
@@ -111,10 +124,47 @@ def test_publish_refuses_anything_but_the_contract_defaults():
     assert result.returncode == 2 and "--publish" in result.stderr
 
 
+def test_publish_refuses_fewer_than_three_repeats():
+    result = invoke("bench", "--publish", "--repeat", "2")
+    assert result.returncode == 2 and "at least 3 repeats" in result.stderr, result.stderr
+
+
+def test_bench_refuses_an_unknown_kernel_family():
+    result = invoke("bench", "--kernels", "sse2", "--project", "numpy")
+    assert result.returncode == 2 and result.stderr.startswith("error: --kernels") and "Traceback" not in result.stderr
+
+
+def _run(seconds, accuracy=0.9771):
+    return {"status": "ok", "seconds_per_epoch": seconds, "test_accuracy": accuracy}
+
+
+def test_repeats_that_disagree_are_marked():
+    assert bench.disagreement([_run(2.0), _run(2.1), _run(1.95)]) is None
+    assert "seconds per epoch spread" in bench.disagreement([_run(2.0), _run(2.5), _run(2.0)])
+    assert "test accuracy differs" in bench.disagreement([_run(2.0), _run(2.0, 0.9735)])
+    assert bench.disagreement([_run(2.0)]) is None
+
+
+def test_a_busy_machine_is_recognised_by_its_load_or_by_the_reference_rows_spread():
+    def rows(*seconds):
+        return {bench.REFERENCE: {"stats": {"seconds_per_epoch": bench._stats(list(seconds))}}}
+    assert not bench.quietness(0.1, rows(1.70, 1.72, 1.71))["busy"]
+    loaded = bench.quietness(1.9, rows(1.70, 1.72, 1.71))
+    assert loaded["busy"] and "load average 1.90" in loaded["reasons"][0]
+    drifting = bench.quietness(0.1, rows(1.70, 2.10, 1.71))
+    assert drifting["busy"] and "spread" in drifting["reasons"][0]
+    assert report.busy_label({"quiet": drifting}).startswith("**BUSY MACHINE")
+
+
 def test_readme_results_table_is_generated_from_the_committed_results():
     results = report.load_results(report.RESULTS)
-    assert report.readme_with_results(report.README.read_text(), results) == report.README.read_text(), \
+    avx2_path = report.published_results("avx2")
+    avx2 = report.load_results(avx2_path) if avx2_path.exists() else None
+    assert report.readme_with_results(report.README.read_text(), results, avx2=avx2) == report.README.read_text(), \
         "README.md's results table is out of date: run `invoke readme`"
     projects = {p.name for p in registry.discover()}
     assert {row["project"] for row in results["rows"]} == projects, "the committed benchmark must cover every row"
     assert results["args"] == [] and all(row["status"] == "ok" for row in results["rows"])
+    # Published only as the trust protocol says: repeats, on a quiet machine, with the ISA recorded.
+    assert results["repeat"] >= bench.PUBLISH_REPEATS and not results["quiet"]["busy"]
+    assert results["machine"]["isa"]["native_family"] in ("avx512", "avx2")
