@@ -11,13 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_runner import ROOT, normalize
+from mnist_runner import ROOT, kernels, normalize
 from mnist_runner.registry import Project
 
 
 # Tests check behaviour, not speed (that is the benchmarks' job), and run rows side by side on
-# pytest-xdist workers: one thread per row keeps thread pools from fighting over the cores.
-SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+# pytest-xdist workers: one thread per row keeps thread pools from fighting over the cores. The tests
+# that a thread count can change (the accuracy bar, determinism) run the rows as users do: threads=None.
+SINGLE_THREADED = kernels.SINGLE_THREAD_ENV
+
+# `MNIST_KERNELS=avx2 invoke test` runs every row on the kernels an AVX2-only machine runs (on an
+# AVX-512 machine), so one machine can check both kernel families (mnist_runner/kernels.py).
+KERNELS = kernels.family_env(os.environ.get("MNIST_KERNELS") or "native")
 
 
 @dataclass
@@ -56,10 +61,16 @@ def build_once(project: Project) -> None:
     _built.add(project.name)
 
 
-def run_row(project: Project, *args, data_root: Path | None = None, timeout: float = 900) -> Result:
+def row_environment(project: Project, threads: int | None = 1) -> dict:
+    """The environment a test runs a row in: the chosen kernel family; one thread, or (None) the defaults."""
+    return {**os.environ, **KERNELS, **kernels.thread_env(threads), **project.env()}
+
+
+def run_row(project: Project, *args, data_root: Path | None = None, timeout: float = 900,
+            threads: int | None = 1) -> Result:
     """Run a row the way the runner does (built, from the repository root) and parse its stdout."""
     build_once(project)
-    environment = {**os.environ, **SINGLE_THREADED, **project.env()}
+    environment = row_environment(project, threads)
     if data_root is not None:
         environment["MNIST_DATA_DIR"] = str(data_root)
     completed = subprocess.run(project.argv(project.run_command) + [str(a) for a in args], cwd=ROOT,

@@ -8,6 +8,7 @@ import gzip
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import time
@@ -17,11 +18,18 @@ import pytest
 from safetensors.numpy import save_file
 
 from mnist_common import weights as contract_weights
-from mnist_runner import ROOT, registry
-from tests.conftest import SINGLE_THREADED, build_once, run_row
+from mnist_runner import ROOT, contract, registry
+from tests.conftest import build_once, row_environment, run_row
 
 PROJECTS = registry.discover()
 SHORT = ("--limit-train", "2000", "--epochs", "1")
+# From one init and in file order every correct row follows NumPy's trajectory: 80 SGD steps (5 epochs
+# of 2,000 examples). Measured across all rows on AVX-512 and AVX2 kernels, the largest relative
+# difference of an epoch's val_loss from NumPy's was 2.3e-4 (Haiku, epoch 5); the others agreed to
+# every printed digit. 2e-3 leaves a margin of about 9x; a wrong gradient, update or loss moves it by
+# percents (results/accuracy.md, "Mutations").
+TRACK = ("--limit-train", "2000", "--epochs", "5")
+TRACK_TOLERANCE = 2e-3
 DEFAULTS = dict(dataset="mnist", epochs=5, batch_size=128, lr=0.05, momentum=0.9, seed=0, limit_train=50000,
                 shuffle=1, init=0)
 CONTRACT_FLAGS = ("--dataset", "--data-dir", "--epochs", "--batch-size", "--lr", "--momentum", "--seed",
@@ -53,12 +61,12 @@ def reference(numpy_row, data_root, tmp_path_factory):
     init = folder / "init.safetensors"
     made = run_row(numpy_row, "--epochs", "0", "--save", init, data_root=data_root)
     assert made.exit_code == 0, made.stderr
-    from_init = run_row(numpy_row, *SHORT, "--no-shuffle", "--init", init, data_root=data_root)
+    from_init = run_row(numpy_row, *TRACK, "--no-shuffle", "--init", init, data_root=data_root)
     assert from_init.exit_code == 0, from_init.stderr
     trained = folder / "trained.safetensors"
     short = run_row(numpy_row, *SHORT, "--save", trained, data_root=data_root)
     assert short.exit_code == 0, short.stderr
-    return {"init": init, "val_loss_from_init": from_init.last("epoch")["val_loss"],
+    return {"init": init, "val_losses_from_init": [r["val_loss"] for r in from_init.events("epoch")],
             "trained": trained, "trained_test_acc": short.last("test")["test_acc"]}
 
 
@@ -131,12 +139,51 @@ def test_loads_numpy_weights_to_the_same_test_accuracy(project, reference, data_
     assert result.last("test")["test_acc"] == pytest.approx(reference["trained_test_acc"], abs=3e-4)
 
 
-def test_first_epoch_from_a_shared_init_matches_numpy(project, reference, data_root):
-    """Same weights, same batches (--no-shuffle): the same SGD-momentum trajectory as the reference."""
-    result = run_row(project, *SHORT, "--no-shuffle", "--init", reference["init"], data_root=data_root)
-    assert result.exit_code == 0, result.stderr[-3000:]
+_from_init_runs = {}
+
+
+def from_init(project, reference, data_root, tmp_path_factory, *flags, attempt: int = 1):
+    """A run of TRACK from the shared init, with the row's normal thread count (as a user runs it); cached."""
+    key = (project.name, flags, attempt)
+    if key not in _from_init_runs:
+        saved = tmp_path_factory.mktemp(f"from-init-{project.name}") / "weights.safetensors"
+        result = run_row(project, *TRACK, "--init", reference["init"], *flags, "--save", saved, data_root=data_root,
+                         threads=None)
+        assert result.exit_code == 0, result.stderr[-3000:]
+        _from_init_runs[key] = (result, saved)
+    return _from_init_runs[key]
+
+
+def test_five_epochs_from_a_shared_init_track_numpy(project, reference, data_root, tmp_path_factory):
+    """Same weights, same batches (--no-shuffle): the same SGD-momentum trajectory as the reference, epoch by epoch."""
+    result, _ = from_init(project, reference, data_root, tmp_path_factory, "--no-shuffle")
     assert result.last("config")["init"] == 1 and result.last("config")["shuffle"] == 0
-    assert result.last("epoch")["val_loss"] == pytest.approx(reference["val_loss_from_init"], rel=1e-3)
+    val_losses = [r["val_loss"] for r in result.events("epoch")]
+    assert val_losses == pytest.approx(reference["val_losses_from_init"], rel=TRACK_TOLERANCE), \
+        f"val_loss per epoch {val_losses}, NumPy's {reference['val_losses_from_init']}"
+
+
+def without_seconds(stdout: str) -> list[str]:
+    return [re.sub(r" seconds=\S+", "", line) for line in stdout.splitlines() if line.startswith("event=")]
+
+
+def test_the_same_seed_gives_the_same_results_bit_for_bit(project, reference, data_root, tmp_path_factory):
+    """Determinism: the same seed and flags on the same machine, all threads: the same log lines and weights."""
+    first, first_weights = from_init(project, reference, data_root, tmp_path_factory, "--seed", "0")
+    second, second_weights = from_init(project, reference, data_root, tmp_path_factory, "--seed", "0", attempt=2)
+    assert without_seconds(first.stdout) == without_seconds(second.stdout)
+    assert first_weights.read_bytes() == second_weights.read_bytes(), "two runs with one seed saved different weights"
+
+
+def test_shuffling_follows_the_seed(project, reference, data_root, tmp_path_factory):
+    """The same init: a shuffled run differs from the file-order one, and another seed gives another order."""
+    in_order, _ = from_init(project, reference, data_root, tmp_path_factory, "--no-shuffle")
+    shuffled, _ = from_init(project, reference, data_root, tmp_path_factory, "--seed", "0")
+    other_seed, _ = from_init(project, reference, data_root, tmp_path_factory, "--seed", "1")
+    train_losses = {name: [r["train_loss"] for r in run.events("epoch")]
+                    for name, run in (("in order", in_order), ("seed 0", shuffled), ("seed 1", other_seed))}
+    assert train_losses["seed 0"] != train_losses["in order"], f"the examples are not shuffled: {train_losses}"
+    assert train_losses["seed 0"] != train_losses["seed 1"], f"--seed does not change the order: {train_losses}"
 
 
 def test_trains_on_fashion_mnist(project, data_root):
@@ -156,7 +203,7 @@ def test_help_lists_every_contract_flag(project):
 def test_log_lines_are_flushed_as_they_are_printed(project, data_root):
     """SPEC.md §6: the runner timestamps lines as they arrive, so a row must not hold them back until exit."""
     build_once(project)
-    environment = {**os.environ, **SINGLE_THREADED, **project.env(), "MNIST_DATA_DIR": str(data_root)}
+    environment = {**row_environment(project), "MNIST_DATA_DIR": str(data_root)}
     process = subprocess.Popen(project.argv(project.run_command) + list(SHORT), cwd=ROOT, env=environment,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     arrived = {}
@@ -329,7 +376,6 @@ def test_divergence_exits_3(project, reference, data_root):
     assert not [marker for marker in CRASH_MARKERS if marker in result.stderr], result.stderr[-3000:]
     assert result.error_line.startswith("error: ") and "diverged" in result.error_line, result.error_line
     assert not result.events("test")
-    import re
     noise = re.compile(r"warn|overflow|invalid value|\bnan\b|\binf(inity|inite)?\b", re.IGNORECASE)
     before_error = [line for line in result.stderr.splitlines() if line.strip()][:-1]
     noisy = [line for line in before_error if noise.search(line)]
@@ -339,11 +385,15 @@ def test_divergence_exits_3(project, reference, data_root):
 # ---------------------------------------------------------------- the full recipe
 
 def test_default_recipe_reaches_the_contract_accuracy(project, data_root):
-    """SPEC.md §3: the defaults (5 epochs on 50,000 images) reach at least 97.3 % test accuracy."""
-    result = run_row(project, data_root=data_root)
+    """SPEC.md §3: the defaults (5 epochs on 50,000 images), run as a user runs them (every thread), reach the bar.
+
+    The bar sits far below what any correct row reaches by chance on either kernel family and at any
+    thread count: results/accuracy.md has the measurements and the reasoning.
+    """
+    result = run_row(project, data_root=data_root, threads=None)
     assert result.exit_code == 0, result.stderr[-3000:]
     assert result.last("config") == {"event": "config", **DEFAULTS}
     assert [r["epoch"] for r in result.events("epoch")] == [1, 2, 3, 4, 5]
     losses = [r["train_loss"] for r in result.events("epoch")]
     assert losses == sorted(losses, reverse=True), f"training loss should fall every epoch: {losses}"
-    assert result.last("test")["test_acc"] >= 0.973, result.stdout
+    assert result.last("test")["test_acc"] >= contract.ACCURACY_BAR, result.stdout
