@@ -34,6 +34,9 @@ def list(c):  # noqa: A001 - the task is called `invoke list`
         elif summary["status"] == "ok":
             last = (f"ok, test acc {summary['test_accuracy'] * 100:.2f} % on {summary['dataset']}, "
                     f"{summary['started_at']} ({project.name}/{summary['run_id']})")
+        elif summary["status"] == "interrupted":
+            last = (f"{summary['error']} after {summary.get('epochs_completed') or 0} epoch(s) "
+                    f"({project.name}/{summary['run_id']})")
         else:
             last = f"failed: {summary['error']} ({project.name}/{summary['run_id']})"
         installed = "yes" if project.installed else "no"
@@ -84,7 +87,14 @@ def run(c, project=None, all_=False, dataset=None, data_dir=None, epochs=None, b
     flags = _flags(dict(dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
                         momentum=momentum, seed=seed, limit_train=limit_train, init=init, save=save, load=load),
                    no_shuffle)
-    results = executor.run_all(_projects(project, all_), flags, log=lambda line: print(line, file=sys.stderr))
+    projects = _projects(project, all_)
+    try:
+        results = executor.run_all(projects, flags, log=lambda line: print(line, file=sys.stderr))
+    except executor.Interrupted as interrupted:  # recorded; the rows after it were not started
+        report.write_summary(registry.discover())
+        raise Exit(interrupted.describe(), code=interrupted.exit_status) from None
+    except KeyboardInterrupt:  # between two rows
+        raise Exit("== interrupted by SIGINT", code=130) from None
     failed = [summary["project"] for _, summary in results if summary["status"] != "ok"]
     path = report.write_summary(registry.discover())
     print(f"== summary: {path.relative_to(ROOT)}", file=sys.stderr)
@@ -159,7 +169,12 @@ def bench(c, project=None, repeat=None, no_cross=False, kernels="native", publis
     if publish and load > benchmark.BUSY_LOAD and not force:
         raise Exit(f"error: the machine is busy (1-minute load average {load:.2f}): publish from a quiet "
                    f"machine, or pass --force to publish results labelled BUSY", code=2)
-    path = benchmark.run(projects, flags, repeat, root, cross=not no_cross, command=command, family=kernels)
+    try:
+        path = benchmark.run(projects, flags, repeat, root, cross=not no_cross, command=command, family=kernels)
+    except executor.Interrupted as interrupted:  # the row's run is recorded as interrupted in its folder
+        raise Exit(interrupted.describe(), code=interrupted.exit_status) from None
+    except KeyboardInterrupt:
+        raise Exit("== interrupted by SIGINT", code=130) from None
     print(f"== results: {path.relative_to(ROOT)}", file=sys.stderr)
     output = _write_report(path, executor.OUTPUTS / "report.md", root)
     print(f"== report: {output.relative_to(ROOT)}", file=sys.stderr)
@@ -203,6 +218,8 @@ def predict(c, project=None, weights=None):
         results = classifier.classify(row, Path(weights), images)
     except executor.RowError as error:
         raise Exit(f"error: {error}", code=2) from None
+    except executor.Interrupted as interrupted:
+        raise Exit(interrupted.describe(), code=interrupted.exit_status) from None
     print(classifier.format_table(results))
     failed = [result for result in results if result.error]
     for result in failed:
@@ -230,8 +247,10 @@ def sweep(c, project=None, trials=20, study=None, dataset="mnist", data_dir=None
                          log=lambda line: print(line, flush=True))
     except tuner.SweepError as error:
         raise Exit(f"error: {error}", code=1) from None
+    except executor.Interrupted as interrupted:  # its trial is recorded, failed, and queued to run again
+        raise Exit(interrupted.describe(), code=interrupted.exit_status) from None
     except KeyboardInterrupt:
-        raise Exit("interrupted: run the same command again to resume the study", code=130) from None
+        raise Exit("== interrupted by SIGINT: run the same command again to resume the study", code=130) from None
     print(f"best of {best['trials']} trials (trial {best['best_trial']}): val_loss {best['best_val_loss']:.6f}")
     for key, value in best["best_params"].items():
         print(f"  {key} = {value}")

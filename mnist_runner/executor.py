@@ -2,12 +2,17 @@
 
 Each run gets a fresh outputs/<row>/<run-id>/ that is never reused; outputs/<row>/latest
 points at the newest one.
+
+Ctrl-C (SIGINT) and SIGTERM stop the row, not the runner's bookkeeping: the runner waits for the
+row to exit, records the run as interrupted, and then raises Interrupted so its caller stops too.
 """
 
 import json
 import os
 import platform
 import secrets
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,31 +49,234 @@ def point_latest(run_dir: Path) -> None:
     temporary.replace(link)
 
 
-def build(project: Project, build_log: Path) -> str | None:
-    """Run the row's build steps (incremental, so quick when up to date); returns an error or None."""
+# A Ctrl-C reaches the whole foreground process group, the row included: it gets this long to stop on
+# its own before the runner passes the signal on (it was then sent to the runner alone: `kill -INT PID`).
+GRACE_SECONDS = 1.0
+# A row still running this long after the first signal, or when a second one comes, is killed (SIGKILL).
+KILL_AFTER_SECONDS = 10.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a row; raised once the run is recorded, so that the caller stops too.
+
+    A KeyboardInterrupt, so handlers of Exception (RowError among them) let it through. signum is the
+    signal and exit_status the shell's 128 + signum; run_dir and summary are the recorded run (None when
+    call() was interrupted); context, which a caller may set, ends the line that describe() gives.
+    """
+
+    def __init__(self, signum: int, project: str, run_dir: Path | None = None, summary: dict | None = None):
+        self.signum, self.project, self.run_dir, self.summary = signum, project, run_dir, summary
+        self.context: str | None = None
+        super().__init__(signum, project, run_dir)
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    def describe(self) -> str:
+        """The one line to print about it."""
+        if self.run_dir is None:
+            text = f"== interrupted by {self.signal_name}: {self.project} was stopped"
+        elif self.summary["status"] == "interrupted":
+            text = (f"== interrupted by {self.signal_name}: {self.project} run {self.run_dir.name} recorded as "
+                    f"interrupted after {self.summary.get('epochs_completed') or 0} epoch(s) ({_shown(self.run_dir)})")
+        else:
+            text = (f"== interrupted by {self.signal_name}: {self.project} run {self.run_dir.name} had already "
+                    f"ended, recorded as {self.summary['status']} ({_shown(self.run_dir)})")
+        return text + (f"; {self.context}" if self.context else "")
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def _shown(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+class _Signals:
+    """SIGINT and SIGTERM while the runner looks after a row's processes: noted, never raised.
+
+    _wait passes them on to the child (GRACE_SECONDS, KILL_AFTER_SECONDS) and run()/call() raise
+    Interrupted once the child has exited and the run is recorded. Only the main thread can handle
+    signals: used from another thread this notes nothing and the signals keep their handlers. A signal
+    the process ignores (nohup, a background job) stays ignored.
+    """
+
+    HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None  # the first signal
+        self.at = 0.0  # when it came (time.monotonic)
+        self.count = 0
+        self._previous = {}
+        self._previous_fd = -1
+        self._wakeup: tuple[int, int] | None = None
+        self._seen = False
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        # Python's C-level handler writes each signal's number to this pipe at once: it wakes _wait's
+        # select, and tells the output threads to stop echoing before the Python handler has even run.
+        self._wakeup = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._previous_fd = signal.set_wakeup_fd(self._wakeup[1], warn_on_full_buffer=False)
+        for signum in self.HANDLED:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
+        if self._wakeup is not None:
+            signal.set_wakeup_fd(self._previous_fd)
+            for fd in self._wakeup:
+                os.close(fd)
+            self._wakeup = None
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        if self.signum is None:
+            self.signum, self.at = signum, time.monotonic()
+
+    @property
+    def name(self) -> str | None:
+        return None if self.signum is None else signal.Signals(self.signum).name
+
+    @property
+    def fds(self) -> list[int]:
+        return [] if self._wakeup is None else [self._wakeup[0]]
+
+    def came(self) -> bool:
+        """Whether SIGINT or SIGTERM has come, even if its Python handler has not run yet (any thread may ask)."""
+        if self.signum is not None or self._seen:
+            return True
+        try:
+            return bool(self._wakeup and select.select([self._wakeup[0]], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+
+    def drain(self) -> None:
+        try:
+            numbers = os.read(self._wakeup[0], 512) if self._wakeup is not None else b""
+        except BlockingIOError:
+            return
+        self._seen = self._seen or any(number in self.HANDLED for number in numbers)
+
+
+def _send(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait(process: subprocess.Popen, signals: _Signals) -> tuple[int, object]:
+    """Wait for the child to exit, passing on the signals that come meanwhile; reap it.
+
+    Returns the wait status and the child's own resource usage (wait4: peak RSS included). The child is
+    reaped here and only here, after it has exited, so a signal is never sent to a recycled process id.
+    """
+    exited_r, exited_w = os.pipe2(os.O_CLOEXEC)
+
+    def watch() -> None:
+        try:
+            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # waits, leaves it to be reaped
+        finally:
+            os.write(exited_w, b"x")
+
+    watcher = threading.Thread(target=watch, name=f"wait-{process.pid}", daemon=True)
+    watcher.start()
+    forwarded = killed = False
+    try:
+        while True:
+            timeout = None
+            if signals.signum is not None and not killed:
+                now = time.monotonic()
+                if not forwarded and (signals.signum != signal.SIGINT or now >= signals.at + GRACE_SECONDS):
+                    _send(process.pid, signals.signum)
+                    forwarded = True
+                if signals.count > 1 or now >= signals.at + KILL_AFTER_SECONDS:
+                    _send(process.pid, signal.SIGKILL)
+                    killed = True
+                else:
+                    deadlines = [signals.at + KILL_AFTER_SECONDS] + ([] if forwarded else [signals.at + GRACE_SECONDS])
+                    timeout = max(0.0, min(deadlines) - now)
+            ready, _, _ = select.select([exited_r, *signals.fds], [], [], timeout)
+            if exited_r in ready:
+                break
+            signals.drain()
+    except BaseException:
+        _send(process.pid, signal.SIGKILL)  # not reaped yet, so the id is still this child's
+        raise
+    finally:
+        watcher.join()
+        os.close(exited_r)
+        os.close(exited_w)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return status, usage
+
+
+def build(project: Project, build_log: Path, signals: _Signals | None = None) -> str | None:
+    """Run the row's build steps (incremental, so quick when up to date); returns an error or None.
+
+    With signals, a SIGINT or SIGTERM stops the step that is running and the steps after it.
+    """
+    signals = signals or _Signals()
     if not project.build_commands:
         return None
     with open(build_log, "ab") as log_file:
         for command in project.build_commands:
+            if signals.signum is not None:
+                return None
             argv = project.argv(command)
             try:
-                result = subprocess.run(argv, cwd=project.directory, stdout=log_file, stderr=subprocess.STDOUT)
+                process = subprocess.Popen(argv, cwd=project.directory, stdout=log_file, stderr=subprocess.STDOUT)
             except OSError as error:
                 return f"build step {argv[0]} could not start ({error.strerror}): run `invoke setup --project {project.name}`"
-            if result.returncode != 0:
-                return f"build step `{' '.join(argv)}` failed with status {result.returncode} (see {build_log})"
+            _wait(process, signals)
+            if process.returncode != 0 and signals.signum is None:
+                return f"build step `{' '.join(argv)}` failed with status {process.returncode} (see {build_log})"
     return None
 
 
-def _pump(source, sinks, on_line=None) -> None:
-    """Copy a child's stream line by line to its log file and, live, to the terminal; on_line sees each line."""
-    for line in iter(source.readline, b""):
-        for sink in sinks:
-            sink.write(line)
-            sink.flush()
-        if on_line is not None:
-            on_line(line.decode(errors="replace"))
-    source.close()
+def _pump(source, log, terminal, quiet, on_line, errors: list) -> None:
+    """Copy a child's stream line by line to its log file and, live, to the terminal; on_line sees each line.
+
+    The terminal echo stops once quiet() (a signal came: what the row prints while it stops stays in the
+    log). Whatever goes wrong, the stream is read to its end, so the row never blocks on a full pipe: a
+    destination that fails is dropped, the others go on, and its error is left in errors for the caller.
+    """
+    with source:
+        for line in iter(source.readline, b""):
+            if log is not None:
+                try:
+                    log.write(line)
+                    log.flush()
+                except Exception as error:
+                    errors.append(error)
+                    log = None
+            if terminal is not None and not quiet():
+                try:
+                    terminal.write(line)
+                    terminal.flush()
+                except (OSError, ValueError):  # the terminal or pipe went away: the log goes on
+                    terminal = None
+            if on_line is not None:
+                try:
+                    on_line(line.decode(errors="replace"))
+                except Exception as error:
+                    errors.append(error)
+                    on_line = None
 
 
 def _arrival_watcher(started: float, arrivals: dict, on_record=None):
@@ -104,15 +312,33 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
     on_record, if given, is called with each parsed log line as it arrives (for progress displays).
     env adds variables to the row's environment (mnist_runner.kernels: kernel family, threads) and
     cpus pins the row to those CPUs.
+
+    SIGINT (Ctrl-C) or SIGTERM while it runs: the row is stopped (the signal passed on if it did not
+    get it), its output read to the end, the run recorded with status "interrupted", and then
+    Interrupted is raised with the run directory and summary.
     """
+    with _Signals() as signals:
+        run_dir, summary, errors = _run(project, args, outputs, echo, on_record, env, cpus, signals)
+    if signals.signum is not None:
+        raise Interrupted(signals.signum, project.name, run_dir, summary)
+    if errors:
+        raise errors[0]
+    return run_dir, summary
+
+
+def _run(project: Project, args: list[str], outputs: Path, echo: bool, on_record, env: dict | None,
+         cpus: set[int] | None, signals: _Signals) -> tuple[Path, dict, list]:
     run_dir = new_run_dir(project.name, outputs)
     missing = project.missing()
     if missing:
-        return _record_failure(project, run_dir, f"not installed ({missing[0]} is missing): "
-                                                 f"run `invoke setup --project {project.name}`")
-    error = build(project, run_dir / "build.log")
+        return *_record_failure(project, run_dir, f"not installed ({missing[0]} is missing): "
+                                                  f"run `invoke setup --project {project.name}`"), []
+    error = build(project, run_dir / "build.log", signals)
+    if signals.signum is not None:
+        return *_record_failure(project, run_dir, f"interrupted by {signals.name} during the build",
+                                interrupted=signals.name), []
     if error:
-        return _record_failure(project, run_dir, error)
+        return *_record_failure(project, run_dir, error), []
     if "--save" not in args:
         args = [*args, "--save", str(run_dir / "weights.safetensors")]
     command = project.argv(project.run_command) + list(args)
@@ -125,20 +351,21 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     except OSError as error:
-        return _record_failure(project, run_dir, f"{command[0]} could not start ({error.strerror})")
-    arrivals = {}
+        return *_record_failure(project, run_dir, f"{command[0]} could not start ({error.strerror})"), []
+    arrivals, errors = {}, []
     with open(run_dir / "stdout.log", "wb") as out_log, open(run_dir / "stderr.log", "wb") as err_log:
-        terminal = [sys.stdout.buffer] if echo else []
         watch = _arrival_watcher(started, arrivals, on_record)
-        pumps = [threading.Thread(target=_pump, args=(process.stdout, [out_log, *terminal], watch)),
-                 threading.Thread(target=_pump, args=(process.stderr, [err_log, *([sys.stderr.buffer] if echo else [])]))]
+        pumps = [threading.Thread(target=_pump, args=(process.stdout, out_log, sys.stdout.buffer if echo else None,
+                                                      signals.came, watch, errors)),
+                 threading.Thread(target=_pump, args=(process.stderr, err_log, sys.stderr.buffer if echo else None,
+                                                      signals.came, None, errors))]
         for pump in pumps:
             pump.start()
-        # wait4 gives this child's own resource usage, peak RSS included.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        for pump in pumps:
-            pump.join()
+        try:
+            _, usage = _wait(process, signals)
+        finally:
+            for pump in pumps:  # before the log files close: the pumps write to them until the row's end
+                pump.join()
     wall_seconds = time.perf_counter() - started
 
     stdout = (run_dir / "stdout.log").read_text(errors="replace")
@@ -147,7 +374,7 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
     with open(run_dir / "metrics.jsonl", "w") as metrics_file:
         for row in normalize.metrics(records):
             metrics_file.write(json.dumps(row) + "\n")
-    summary = normalize.summarize(records, process.returncode, stderr)
+    summary = normalize.summarize(records, process.returncode, stderr, interrupted=signals.name)
     # Seen from outside: launch → `start` is start-up (runtime, imports); launch → the last line before
     # the first training step (`warmup`, else `data`) is the time to first step.
     first_step = arrivals.get("warmup", arrivals.get("data"))
@@ -157,7 +384,7 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
                    else None,
                    peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
                    command=command)
-    return _finish(project, run_dir, summary)
+    return *_finish(project, run_dir, summary), errors
 
 
 class RowError(Exception):
@@ -167,35 +394,54 @@ class RowError(Exception):
 def call(project: Project, args: list[str], env: dict | None = None) -> str:
     """Run a row for its answer alone (predictions, cross-evaluation): built, from the root, stdout returned.
 
-    Raises RowError with the row's own error line when it fails.
+    Raises RowError with the row's own error line when it fails, and Interrupted (run_dir None) when
+    SIGINT or SIGTERM stopped it.
     """
     missing = project.missing()
     if missing:
         raise RowError(f"{project.name} is not installed ({missing[0]} is missing): "
                        f"run `invoke setup --project {project.name}`")
+    with _Signals() as signals:
+        stdout, error = _call(project, args, env, signals)
+    if signals.signum is not None:
+        raise Interrupted(signals.signum, project.name)
+    if error:
+        raise RowError(error)
+    return stdout
+
+
+def _call(project: Project, args: list[str], env: dict | None, signals: _Signals) -> tuple[str, str | None]:
     with tempfile.NamedTemporaryFile(prefix=f"build-{project.name}-", suffix=".log", delete=False) as log_file:
         build_log = Path(log_file.name)
-    error = build(project, build_log)
+    error = build(project, build_log, signals)
     if error:
-        raise RowError(f"{project.name}: {error}")
+        return "", f"{project.name}: {error}"
     build_log.unlink()
+    if signals.signum is not None:
+        return "", None
     environment = {**os.environ, **project.env(), **(env or {}), "PYTHONUNBUFFERED": "1"}
     command = project.argv(project.run_command) + [str(arg) for arg in args]
-    try:
-        completed = subprocess.run(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL,
-                                   capture_output=True, text=True)
-    except OSError as error:
-        raise RowError(f"{project.name}: {command[0]} could not start ({error.strerror})") from None
-    if completed.returncode != 0:
-        lines = [line for line in completed.stderr.splitlines() if line.strip()]
-        raise RowError(f"{project.name}: {lines[-1] if lines else f'exited with status {completed.returncode}'}")
-    return completed.stdout
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=err)
+        except OSError as error:
+            return "", f"{project.name}: {command[0]} could not start ({error.strerror})"
+        _wait(process, signals)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if process.returncode != 0:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        return stdout, f"{project.name}: {lines[-1] if lines else f'exited with status {process.returncode}'}"
+    return stdout, None
 
 
-def _record_failure(project: Project, run_dir: Path, error: str) -> tuple[Path, dict]:
+def _record_failure(project: Project, run_dir: Path, error: str, interrupted: str | None = None) -> tuple[Path, dict]:
     for stream in ("stdout.log", "stderr.log", "metrics.jsonl"):
         (run_dir / stream).touch()
-    summary = normalize.summarize([], exit_code=-1, stderr=error)
+    summary = normalize.summarize([], exit_code=-1, stderr=error, interrupted=interrupted)
+    summary["error"] = error
     return _finish(project, run_dir, summary)
 
 
@@ -217,7 +463,10 @@ def latest_summary(project: str, outputs: Path = OUTPUTS) -> dict | None:
 
 def run_all(projects: list[Project], args: list[str], outputs: Path = OUTPUTS, log=print,
             echo: bool = True) -> list[tuple[Path, dict]]:
-    """Run each row in turn; a failing row is recorded as failed and the rest still run."""
+    """Run each row in turn; a failing row is recorded as failed and the rest still run.
+
+    An interrupted row (Interrupted) stops it: the rows after it do not start.
+    """
     results = []
     for project in projects:
         log(f"== run {project.name} {' '.join(args)}")

@@ -56,20 +56,27 @@ def _last(records: list[dict], event: str) -> dict:
     return found[-1] if found else {}
 
 
-def summarize(records: list[dict], exit_code: int, stderr: str = "") -> dict:
-    """The run's summary: status, hyperparameters, results, timings, versions."""
+def summarize(records: list[dict], exit_code: int, stderr: str = "", interrupted: str | None = None) -> dict:
+    """The run's summary: status, hyperparameters, results, timings, versions.
+
+    interrupted names the signal (SIGINT, SIGTERM) that stopped the run: its status is then "interrupted",
+    unless the row had finished anyway (exit status 0 and a test line).
+    """
     start, config, data, test = (_last(records, e) for e in ("start", "config", "data", "test"))
     epochs = [r for r in records if r["event"] == "epoch"]
     train_seconds = sum(r.get("seconds", 0.0) for r in epochs)
     train_examples = config.get("limit_train", data.get("train"))
     error = ""
-    if exit_code != 0:
+    stopped = interrupted is not None and (exit_code != 0 or not test)
+    if stopped:
+        error = f"interrupted by {interrupted}"
+    elif exit_code != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
         error = lines[-1].strip() if lines else f"exited with status {exit_code}"
     elif not test:
         error = "no event=test line in the output"
     return {
-        "status": "ok" if not error else "failed",
+        "status": "interrupted" if stopped else "failed" if error else "ok",
         "exit_code": exit_code,
         "error": error or None,
         "dataset": config.get("dataset"),

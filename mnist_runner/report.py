@@ -31,7 +31,8 @@ def summary_table(projects: list[Project], outputs: Path = OUTPUTS) -> str:
         if summary is None:
             lines.append(f"| {project.title} | not run | | | | | | | | | |")
             continue
-        status = summary["status"] if summary["status"] == "ok" else f"failed: {summary.get('error') or ''}"
+        status = {"ok": "ok", "interrupted": summary.get("error") or "interrupted"}.get(
+            summary["status"], f"failed: {summary.get('error') or ''}")
         lines.append(
             f"| {project.title} | {status.replace('|', '/')} | {summary.get('dataset') or '—'} "
             f"| {summary.get('epochs_completed', 0)} "

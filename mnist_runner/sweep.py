@@ -8,6 +8,7 @@ lives in an SQLite file beside them, so an interrupted sweep continues where it 
 
 import fcntl
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -25,6 +26,21 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 class SweepError(Exception):
     pass
+
+
+class _QuietFailures(logging.Filter):
+    """Keep Optuna from logging (with a traceback) a trial that failed on what the sweep reports itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.trial = None  # "Trial N": Optuna's second line about it goes too
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (SweepError, KeyboardInterrupt)):  # executor.Interrupted is a KeyboardInterrupt
+            self.trial = record.getMessage().split(" failed", 1)[0]
+            return False
+        return not (self.trial and record.getMessage().startswith(f"{self.trial} failed with value"))
 
 
 def suggest(trial: optuna.Trial, max_epochs: int) -> dict:
@@ -80,13 +96,24 @@ def run(project: Project, trials: int, outputs: Path = executor.OUTPUTS, study_n
         if done:
             log(f"== study {name}: {done} trial(s) already done, in {folder}")
 
+        cut_off = {}  # the parameters of the trial a signal stopped
+
         def objective(trial: optuna.Trial) -> float:
             params = suggest(trial, max_epochs)
             args = [item for key, value in params.items() for item in (f"--{key.replace('_', '-')}", str(value))]
             args += ["--dataset", dataset, "--seed", str(seed)]
             args += ["--data-dir", str(data_dir)] if data_dir else []
             args += ["--limit-train", str(limit_train)] if limit_train else []
-            run_dir, summary = executor.run(project, args, outputs=folder, echo=False)
+            try:
+                run_dir, summary = executor.run(project, args, outputs=folder, echo=False)
+            except executor.Interrupted as interrupted:
+                # Recorded as interrupted in its run folder; Optuna marks the trial failed as the error passes.
+                trial.set_user_attr("run_dir", str(interrupted.run_dir))
+                trial.set_user_attr("interrupted", interrupted.signal_name)
+                cut_off.update(params=dict(trial.params))
+                interrupted.context = (f"trial {trial.number} of study {name} failed, and runs again first when "
+                                       f"the same command resumes the study")
+                raise
             trial.set_user_attr("run_dir", str(run_dir))
             shown = " ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                              for key, value in params.items())
@@ -100,7 +127,18 @@ def run(project: Project, trials: int, outputs: Path = executor.OUTPUTS, study_n
             return summary["final_val_loss"]
 
         if trials > done:
-            study.optimize(objective, n_trials=trials - done, catch=())
+            optimizer_log, quiet = optuna.logging.get_logger("optuna.study._optimize"), _QuietFailures()
+            optimizer_log.addFilter(quiet)
+            try:
+                study.optimize(objective, n_trials=trials - done, catch=())
+            except executor.Interrupted:
+                # Optuna has marked the trial failed: queue its parameters, as _open_study does for a trial
+                # left RUNNING, so that the same command runs it again first.
+                if "params" in cut_off:
+                    study.enqueue_trial(cut_off["params"])
+                raise
+            finally:
+                optimizer_log.removeFilter(quiet)
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not completed:
             raise SweepError(f"study {name}: no trial has finished without diverging yet")
