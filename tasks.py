@@ -319,8 +319,11 @@ def spread(c, project=None, seeds="3", kernels="native,avx2", threads="all,1", j
             kernel_families.thread_env(None if config["threads"] == "all" else int(config["threads"]))
     except (ValueError, kernel_families.KernelError) as error:
         raise Exit(f"error: {error}", code=2) from None
-    path = measure.run(projects, chosen, configs, datasets.data_root(data_dir), jobs=int(jobs),
-                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        path = measure.run(projects, chosen, configs, datasets.data_root(data_dir), jobs=int(jobs),
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    except executor.Interrupted as interrupted:  # the runs before it are in the folder's results.json
+        raise Exit(interrupted.describe(), code=interrupted.exit_status) from None
     print(f"== results: {path.relative_to(ROOT)}", file=sys.stderr)
     if publish:
         measure.publish(path, contract.ACCURACY_BAR)

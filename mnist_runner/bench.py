@@ -173,40 +173,48 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
                      "loc": lines_of_code(p), "runs": []} for p in projects}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     evaluations = len(installed) ** 2 if cross else len(installed)
+    names, classified = [], {}  # (evaluator, owner of the weights) → the evaluator's class for every test image
+    interrupted = None
     with _Display(repeat * len(installed) + evaluations, console) as display:
-        # 1. training, round-robin
-        for attempt in range(1, repeat + 1):
-            for project in installed:
-                display.begin(f"{project.name} run {attempt}/{repeat}", _epochs(args))
-                run_dir, summary = executor.run(
-                    project, row_args, outputs=bench_dir, echo=False, env=environment,
-                    on_record=lambda record: display.step() if record["event"] == "epoch" else None)
-                summary["run_dir"] = str(run_dir.relative_to(bench_dir))
-                summary["kernels"] = kernels.loaded(project.kernel_report,
-                                                    (run_dir / "stderr.log").read_text(errors="replace"))
-                rows[project.name]["runs"].append(summary)
-                display.done(None if summary["status"] == "ok" else f"[red]{project.name}: {summary['error']}")
-        # 2. and 3. each row classifies the test set with its own weights and, for the cross matrix, everyone's
-        trained = [p for p in installed if any(r["status"] == "ok" for r in rows[p.name]["runs"])]
-        weights = {p.name: bench_dir / next(r["run_dir"] for r in rows[p.name]["runs"] if r["status"] == "ok")
-                   / "weights.safetensors" for p in trained}
-        names = [p.name for p in trained]
-        classified = {}  # (evaluator, owner of the weights) → the evaluator's class for every test image
-        for i, evaluator in enumerate(trained):
-            for j, owner in enumerate(names):
-                if i != j and not cross:
-                    continue
-                display.begin(f"{evaluator.name} classifies {owner}'s weights", 1)
-                message = None
-                try:
-                    classes = predict_classes(evaluator, weights[owner], test_images, kernels.family_env(family))
-                    if len(classes) != len(test_labels):
-                        raise executor.RowError(f"{evaluator.name}: {len(classes)} predictions for "
-                                                f"{len(test_labels)} test images")
-                    classified[evaluator.name, owner] = classes
-                except executor.RowError as error:
-                    message = f"[red]{error}"
-                display.done(message)
+        try:
+            # 1. training, round-robin
+            for attempt in range(1, repeat + 1):
+                for project in installed:
+                    display.begin(f"{project.name} run {attempt}/{repeat}", _epochs(args))
+                    run_dir, summary = executor.run(
+                        project, row_args, outputs=bench_dir, echo=False, env=environment,
+                        on_record=lambda record: display.step() if record["event"] == "epoch" else None)
+                    summary["run_dir"] = str(run_dir.relative_to(bench_dir))
+                    summary["kernels"] = kernels.loaded(project.kernel_report,
+                                                        (run_dir / "stderr.log").read_text(errors="replace"))
+                    rows[project.name]["runs"].append(summary)
+                    display.done(None if summary["status"] == "ok" else f"[red]{project.name}: {summary['error']}")
+            # 2. and 3. each row classifies the test set with its own weights and, for the cross matrix, everyone's
+            trained = [p for p in installed if any(r["status"] == "ok" for r in rows[p.name]["runs"])]
+            weights = {p.name: bench_dir / next(r["run_dir"] for r in rows[p.name]["runs"] if r["status"] == "ok")
+                       / "weights.safetensors" for p in trained}
+            names = [p.name for p in trained]
+            classified = {}  # (evaluator, owner of the weights) → the evaluator's class for every test image
+            for i, evaluator in enumerate(trained):
+                for j, owner in enumerate(names):
+                    if i != j and not cross:
+                        continue
+                    display.begin(f"{evaluator.name} classifies {owner}'s weights", 1)
+                    message = None
+                    try:
+                        classes = predict_classes(evaluator, weights[owner], test_images, kernels.family_env(family))
+                        if len(classes) != len(test_labels):
+                            raise executor.RowError(f"{evaluator.name}: {len(classes)} predictions for "
+                                                    f"{len(test_labels)} test images")
+                        classified[evaluator.name, owner] = classes
+                    except executor.RowError as error:
+                        message = f"[red]{error}"
+                    display.done(message)
+        except executor.Interrupted as error:  # Ctrl-C or SIGTERM: record what was measured, say so, stop
+            interrupted = error
+            if error.summary is not None and error.run_dir is not None and error.project in rows:
+                rows[error.project]["runs"].append({**error.summary,
+                                                    "run_dir": str(error.run_dir.relative_to(bench_dir))})
     own = {owner: classified[owner, owner] for owner in names if (owner, owner) in classified}
     accuracy = [[float(np.mean(classified[e, o] == test_labels)) if (e, o) in classified else None for o in names]
                 for e in names]
@@ -254,10 +262,15 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
         "kernel_family": family,
         "threads": f"each library's default: all {len(os.sched_getaffinity(0))} CPUs",
         "quiet": quietness(load_before, rows),
+        "interrupted": None if interrupted is None else
+        f"interrupted by {interrupted.signal_name} while running {interrupted.project}: incomplete",
         "rows": [rows[p.name] for p in projects],
         "cross": {"rows": names, "accuracy": accuracy, "agreement": agreement},
     }
     path = bench_dir / "results.json"
     path.write_text(json.dumps(results, indent=1) + "\n")
     executor.point_latest(bench_dir)
+    if interrupted is not None:
+        interrupted.context = f"the benchmark so far is in {path} (marked interrupted)"
+        raise interrupted
     return path

@@ -150,8 +150,12 @@ def kernels_cell(row: dict) -> str:
 
 
 def busy_label(results: dict) -> str:
+    """A loud label for results that are not a full benchmark on a quiet machine (empty when they are)."""
     quiet = results.get("quiet") or {}
-    return f"**BUSY MACHINE — not comparable: {'; '.join(quiet['reasons'])}.** " if quiet.get("busy") else ""
+    label = f"**BUSY MACHINE — not comparable: {'; '.join(quiet['reasons'])}.** " if quiet.get("busy") else ""
+    if results.get("interrupted"):
+        label = f"**INCOMPLETE — {results['interrupted']}.** " + label
+    return label
 
 
 def comparison_table(results: dict) -> str:

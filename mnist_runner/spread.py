@@ -85,8 +85,12 @@ def run(projects: list[Project], seeds: list[int], configs: list[dict], data_roo
             save()
         return result
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(one, work))
+    if jobs == 1:  # in the main thread, where Ctrl-C stops the row and is recorded (executor.Interrupted)
+        for item in work:
+            one(item)
+    else:  # signals reach only the main thread: a Ctrl-C here ends the runs as failed, not interrupted
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, work))
     return path
 
 

@@ -61,22 +61,13 @@ MANIFEST = textwrap.dedent("""\
     command = ["{python}", "{{dir}}/main.py"]
     """)
 
-# The `invoke` command line, with the runner's root moved to argv[1]; with FAKE_BENCH, bench.run (which
-# another module owns) is replaced by what matters here: it trains each row through executor.run.
+# The `invoke` command line, with the runner's root moved to argv[1].
 DRIVER = textwrap.dedent("""\
     import os, sys
     from pathlib import Path
     sys.path.insert(0, {repo!r})
     import mnist_runner
     mnist_runner.ROOT = Path(sys.argv[1])
-    from mnist_runner import bench, executor
-    if os.environ.get("FAKE_BENCH"):
-        def run(projects, args, repeat, data_root, **options):
-            bench_dir = executor.new_run_dir("bench", executor.OUTPUTS)
-            for project in projects:
-                executor.run(project, args, outputs=bench_dir, echo=False)
-            raise SystemExit("the benchmark was not interrupted")
-        bench.run = run
     from invoke.main import program
     program.run(["invoke", "--search-root", {repo!r}, *sys.argv[2:]])
     """)
@@ -267,17 +258,25 @@ def test_ctrl_c_during_a_sweep_fails_the_trial_and_the_same_command_runs_it_agai
 
 def test_ctrl_c_during_invoke_bench_prints_one_line_and_exits_130(tasks, data_root):
     tasks.row("fake")
-    process = tasks.start("bench", "--project", "fake", "--no-cross", "--data-dir", str(data_root), FAKE_BENCH="1")
+    process = tasks.start("bench", "--project", "fake", "--no-cross", "--data-dir", str(data_root))
     wait_for(lambda: any("event=epoch" in log.read_text()
                          for log in tasks.outputs.glob("bench/*/fake/*/stdout.log")))
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = finish(process)
 
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and len(stderr.splitlines()) == 1, stderr
-    assert stderr.startswith("== interrupted by SIGINT: fake run ") and "recorded as interrupted" in stderr
-    [run_dir] = tasks.outputs.glob("bench/*/fake/2*")
+    lines = stderr.splitlines()  # the bench's progress lines, then the one about the interruption
+    assert "Traceback" not in stderr and [line for line in lines if "interrupted" in line] == lines[-1:], stderr
+    assert lines[-1].startswith("== interrupted by SIGINT: fake run ") and "recorded as interrupted" in lines[-1]
+    assert "marked interrupted" in lines[-1]
+    [run_dir] = tasks.outputs.glob("bench/2*/fake/2*")
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+    # The benchmark itself says it is incomplete, and `latest` points at it, so a report cannot pass it off.
+    results = json.loads((tasks.outputs / "bench" / "latest" / "results.json").read_text())
+    assert results["interrupted"].startswith("interrupted by SIGINT while running fake")
+    assert [r["status"] for r in results["rows"][0]["runs"]] == ["interrupted"]
+    from mnist_runner import report
+    assert report.busy_label(results).startswith("**INCOMPLETE")
 
 
 # ------------------------------------------------------------------ in this process: executor.run and call
