@@ -21,3 +21,24 @@ def test_python_rows_have_a_lockfile():
     for project in discover():
         if project.uv:
             assert (project.directory / "uv.lock").is_file(), f"{project.name}/uv.lock is missing"
+
+
+def test_the_accuracy_bar_is_one_number_in_spec_the_tests_and_its_explanation():
+    import json
+    import re
+
+    from mnist_runner import ROOT, contract, spread
+
+    bar = f"{contract.ACCURACY_BAR * 100:.1f} %"
+    spec = (ROOT / "SPEC.md").read_text()
+    assert re.findall(r"every row must reach at least \*\*([\d.]+ %)\*\*", spec) == [bar], "SPEC.md §3 and " \
+        "mnist_runner/contract.py disagree on the accuracy bar"
+    document = spread.DOCUMENT.read_text()
+    assert f"**{bar}**" in document
+    # results/accuracy.md's tables are generated from the committed measurements, for this bar.
+    data = json.loads(spread.PUBLISHED.read_text())
+    start = document.index("\n", document.index(spread.BEGIN)) + 1
+    assert document[start:document.index(spread.END)] == spread.tables(data, contract.ACCURACY_BAR) + "\n", \
+        "results/accuracy.md is stale: run `invoke spread … --publish`"
+    # No measured correct run came near the bar.
+    assert min(run["test_accuracy"] for run in data["runs"]) > contract.ACCURACY_BAR + 0.005
