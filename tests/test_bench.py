@@ -161,11 +161,11 @@ def test_a_busy_machine_is_recognised_by_its_load_or_by_cpu_time_the_benchmark_d
     stolen = bench.quietness(0.1, {}, cpu(0, 0, 0), cpu(100, 50, 50, stolen=30 * cores))
     assert stolen["busy"] and "steal" in stolen["reasons"][0]
     assert report.busy_label({"quiet": shared}).startswith("**BUSY MACHINE")
-    # The real thing: a child busy for a moment is the benchmark's own CPU time, not another load.
+    # The real counters (a test cannot check the share itself: other test workers run beside it).
     before = bench.cpu_seconds()
-    subprocess.run([sys.executable, "-c", "import time\nend = time.time() + 1\nwhile time.time() < end: pass"])
-    measured = bench.quietness(0.0, {}, before, bench.cpu_seconds())
-    assert measured["foreign_cpu_share"] < 0.2, measured
+    subprocess.run([sys.executable, "-c", "import time\nend = time.time() + 0.5\nwhile time.time() < end: pass"])
+    after = bench.cpu_seconds()
+    assert after["own"] - before["own"] >= 0.4 and after["machine"] - before["machine"] >= 0.4
 
 
 def test_readme_results_table_is_generated_from_the_committed_results():
