@@ -8,8 +8,8 @@ caps it at AVX2, so an AVX-512 machine can run what an AVX2-only machine runs. `
 sets all of them; the tests (`MNIST_KERNELS=avx2`), `invoke spread` and `invoke bench --kernels`
 use it. `native` sets nothing: every library picks for itself, as for a user.
 
-Thread counts change the order of some sums too; `thread_env(1)` plus pinning the process to one
-CPU (`cpus(1)`) gives the single-threaded configuration.
+Thread counts change the order of some sums too; `thread_env(1)`, with the process pinned to one CPU
+(executor.run's `cpus`), gives the single-threaded configuration.
 """
 
 import os
@@ -56,11 +56,6 @@ def thread_env(threads: int | None) -> dict[str, str]:
     if threads != 1:
         raise KernelError("threads is either the default (all cores) or 1")
     return dict(SINGLE_THREAD_ENV)
-
-
-def cpus(threads: int | None) -> set[int] | None:
-    """The CPUs to pin a run to: one for a single-threaded run, else no pinning."""
-    return {min(os.sched_getaffinity(0))} if threads == 1 else None
 
 
 def cpu_flags() -> set[str]:

@@ -12,6 +12,7 @@ the tables of results/accuracy.md, which explains the bar.
 import hashlib
 import json
 import math
+import os
 import queue
 import statistics
 import threading
@@ -59,7 +60,7 @@ def run(projects: list[Project], seeds: list[int], configs: list[dict], data_roo
     """Run every (row, seed, configuration); returns the path of results.json."""
     folder = executor.new_run_dir("spread", outputs)
     free_cpus = queue.Queue()
-    for cpu in sorted(kernels.os.sched_getaffinity(0)):
+    for cpu in sorted(os.sched_getaffinity(0)):
         free_cpus.put(cpu)
     # Seed by seed, so that a measurement stopped early still covers every row and configuration evenly.
     work = [(p, s, c) for s in seeds for p in projects for c in configs]
