@@ -12,7 +12,6 @@ Thread counts change the order of some sums too; `thread_env(1)`, with the proce
 (executor.run's `cpus`), gives the single-threaded configuration.
 """
 
-import os
 import re
 from pathlib import Path
 
