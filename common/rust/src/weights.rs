@@ -1,0 +1,214 @@
+//! The contract's weights file (SPEC.md §5): safetensors, F32 little-endian, exactly PyTorch's six tensors,
+//! read and written with the `safetensors` crate and checked against the contract.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::error::{bad_input, one_line, Failure};
+
+/// The six tensors of SPEC.md §5, in the contract's order: PyTorch's state-dict names and shapes.
+pub const SHAPES: [(&str, &[usize]); 6] = [
+    ("fc1.weight", &[512, 784]),
+    ("fc1.bias", &[512]),
+    ("fc2.weight", &[512, 512]),
+    ("fc2.bias", &[512]),
+    ("fc3.weight", &[10, 512]),
+    ("fc3.bias", &[10]),
+];
+
+/// One named parameter tensor: its shape and its values in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Read a weights file: exactly the six tensors, F32, of the contract's shapes (in [`SHAPES`] order);
+/// anything else is bad input (exit status 2) with a message that names the file and the tensor.
+pub fn load(path: &Path) -> Result<Vec<Param>, Failure> {
+    let shown = path.display();
+    if !path.is_file() {
+        return Err(bad_input(format!("{shown}: weights file not found")));
+    }
+    let bytes = std::fs::read(path).map_err(|error| bad_input(format!("{shown}: cannot read weights ({error})")))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|error| bad_input(format!("{shown}: not a safetensors file ({})", one_line(&error.to_string()))))?;
+    let views: HashMap<String, TensorView> = file.tensors().into_iter().collect();
+
+    if let Some((name, _)) = SHAPES.iter().find(|(name, _)| !views.contains_key(*name)) {
+        return Err(bad_input(format!("{shown}: weights file lacks tensor {name}")));
+    }
+    let mut extra: Vec<&String> = views.keys().filter(|name| !SHAPES.iter().any(|(n, _)| n == name)).collect();
+    extra.sort();
+    if let Some(name) = extra.first() {
+        return Err(bad_input(format!("{shown}: weights file has unexpected tensor {name}")));
+    }
+    let mut params = Vec::with_capacity(SHAPES.len());
+    for (name, shape) in SHAPES {
+        let view = &views[name];
+        if view.dtype() != Dtype::F32 {
+            return Err(bad_input(format!("{shown}: tensor {name} is {:?}, expected F32 (float32)", view.dtype())));
+        }
+        if view.shape() != shape {
+            return Err(bad_input(format!("{shown}: tensor {name} has shape {:?}, expected {shape:?}", view.shape())));
+        }
+        // SafeTensors::deserialize has checked that the bytes match the shape and dtype.
+        let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        params.push(Param { name: name.to_owned(), shape: shape.to_vec(), values });
+    }
+    Ok(params)
+}
+
+/// Write the six tensors as a safetensors file (the crate orders them by name in the file). A set of
+/// tensors that is not the contract's is the row's bug (exit status 1); a file that cannot be written,
+/// the user's (exit status 2).
+pub fn save(path: &Path, params: &[Param]) -> Result<(), Failure> {
+    let mut names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    names.sort();
+    let mut expected: Vec<&str> = SHAPES.iter().map(|(name, _)| *name).collect();
+    expected.sort();
+    if names != expected {
+        return Err(Failure::Internal(format!("weights to save are {names:?}, expected {expected:?}")));
+    }
+    let bytes: Vec<(&str, Vec<u8>)> =
+        params.iter().map(|p| (p.name.as_str(), p.values.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
+    let mut views = Vec::with_capacity(params.len());
+    for (param, (name, data)) in params.iter().zip(&bytes) {
+        let wanted = SHAPES.iter().find(|(n, _)| n == name).map(|(_, shape)| *shape).unwrap_or_default();
+        if param.shape != wanted {
+            return Err(Failure::Internal(format!(
+                "weights to save: {name} has shape {:?}, expected {wanted:?}",
+                param.shape
+            )));
+        }
+        views.push((*name, TensorView::new(Dtype::F32, param.shape.clone(), data)?));
+    }
+    let file = safetensors::serialize(views, None)?;
+    std::fs::write(path, file).map_err(|error| bad_input(format!("{}: cannot write weights ({error})", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    /// The contract's six tensors, each filled with a recognisable ramp.
+    fn params() -> Vec<Param> {
+        SHAPES
+            .iter()
+            .enumerate()
+            .map(|(k, (name, shape))| Param {
+                name: name.to_string(),
+                shape: shape.to_vec(),
+                values: (0..shape.iter().product::<usize>()).map(|i| k as f32 + i as f32 * 1e-3).collect(),
+            })
+            .collect()
+    }
+
+    /// A safetensors file of `tensors` (name, dtype, shape), each zero-filled.
+    fn write_file(path: &Path, tensors: &[(&str, Dtype, Vec<usize>)]) {
+        let data: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, dtype, shape)| vec![0; shape.iter().product::<usize>() * dtype.bitsize() / 8])
+            .collect();
+        let views: Vec<(&str, TensorView)> = tensors
+            .iter()
+            .zip(&data)
+            .map(|((name, dtype, shape), bytes)| (*name, TensorView::new(*dtype, shape.clone(), bytes).unwrap()))
+            .collect();
+        std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+    }
+
+    fn contract_tensors() -> Vec<(&'static str, Dtype, Vec<usize>)> {
+        SHAPES.iter().map(|(name, shape)| (*name, Dtype::F32, shape.to_vec())).collect()
+    }
+
+    fn bad(path: &Path) -> String {
+        let failure = load(path).unwrap_err();
+        assert_eq!(failure.exit_code(), 2, "{failure}");
+        failure.to_string().strip_prefix(&format!("{}: ", path.display())).expect("names the file").to_owned()
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = TempDir::new("weights");
+        let path = dir.path().join("w.safetensors");
+        let mut shuffled = params();
+        shuffled.reverse(); // the order handed in does not matter
+        save(&path, &shuffled).unwrap();
+        assert_eq!(load(&path).unwrap(), params());
+        // Same tensors, same bytes, whatever the order.
+        let first = std::fs::read(&path).unwrap();
+        save(&path, &params()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), first);
+        // The file is plain safetensors: F32, the contract's shapes, little-endian values.
+        let file = SafeTensors::deserialize(&first).unwrap();
+        let bias = file.tensor("fc3.bias").unwrap();
+        assert_eq!((bias.dtype(), bias.shape()), (Dtype::F32, &[10][..]));
+        assert_eq!(bias.data()[4..8], (5.0f32 + 1e-3).to_le_bytes());
+        assert!(SafeTensors::read_metadata(&first).unwrap().1.metadata().is_none());
+    }
+
+    #[test]
+    fn bad_files() {
+        let dir = TempDir::new("badweights");
+        let path = dir.path().join("w.safetensors");
+        assert_eq!(bad(&path), "weights file not found");
+        assert_eq!(bad(dir.path()), "weights file not found");
+
+        std::fs::write(&path, b"definitely not safetensors").unwrap();
+        assert!(bad(&path).starts_with("not a safetensors file ("));
+        std::fs::write(&path, b"").unwrap();
+        assert!(bad(&path).starts_with("not a safetensors file ("));
+
+        let mut tensors = contract_tensors();
+        tensors.remove(3);
+        write_file(&path, &tensors);
+        assert_eq!(bad(&path), "weights file lacks tensor fc2.bias");
+
+        let mut tensors = contract_tensors();
+        tensors.push(("fc4.weight", Dtype::F32, vec![1]));
+        tensors.push(("extra", Dtype::F32, vec![1]));
+        write_file(&path, &tensors);
+        assert_eq!(bad(&path), "weights file has unexpected tensor extra");
+
+        let mut tensors = contract_tensors();
+        tensors[0].1 = Dtype::F64;
+        write_file(&path, &tensors);
+        assert_eq!(bad(&path), "tensor fc1.weight is F64, expected F32 (float32)");
+
+        let mut tensors = contract_tensors();
+        tensors[2].2 = vec![512, 511];
+        write_file(&path, &tensors);
+        assert_eq!(bad(&path), "tensor fc2.weight has shape [512, 511], expected [512, 512]");
+
+        // A header whose offsets do not match the data.
+        save(&path, &params()).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 4);
+        std::fs::write(&path, bytes).unwrap();
+        assert!(bad(&path).starts_with("not a safetensors file ("));
+    }
+
+    #[test]
+    fn save_errors() {
+        let dir = TempDir::new("saveweights");
+        let unwritable = dir.path().join("missing-dir").join("w.safetensors");
+        let failure = save(&unwritable, &params()).unwrap_err();
+        assert_eq!(failure.exit_code(), 2);
+        assert!(failure.to_string().starts_with(&format!("{}: cannot write weights (", unwritable.display())));
+
+        let path = dir.path().join("w.safetensors");
+        assert_eq!(save(&path, &params()[..5]).unwrap_err().exit_code(), 1);
+        let mut wrong = params();
+        wrong[1].shape = vec![511];
+        assert_eq!(save(&path, &wrong).unwrap_err().exit_code(), 1);
+        let mut short = params();
+        short[0].values.pop();
+        assert_eq!(save(&path, &short).unwrap_err().exit_code(), 1);
+        assert!(!path.exists());
+    }
+}
