@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -249,11 +250,143 @@ def build(project: Project, build_log: Path, signals: _Signals | None = None) ->
     return None
 
 
-def _pump(source, log, terminal, quiet, on_line, errors: list) -> None:
-    """Copy a child's stream line by line to its log file and, live, to the terminal; on_line sees each line.
+class Echo:
+    """What a run shows while it goes: each line of the row's stdout and stderr, as it arrives.
 
-    The terminal echo stops once quiet() (a signal came: what the row prints while it stops stays in the
-    log). Whatever goes wrong, the stream is read to its end, so the row never blocks on a full pipe: a
+    This one copies the lines to the runner's own stdout and stderr unchanged (a log file, CI, a pipe).
+    mnist_runner.display.Live shows the progress lines (SPEC.md §6) as a live bar on a terminal instead.
+    """
+
+    def __init__(self):
+        self.streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+
+    def line(self, stream: str, line: bytes) -> None:
+        self.streams[stream].write(line)
+        self.streams[stream].flush()
+
+    def progress(self, record: dict) -> None:
+        """A progress line, parsed; Echo has already shown it as a plain line."""
+
+
+@dataclass
+class Completed:
+    """What a row did: its exit status, both streams, the parsed log lines and when each event first came."""
+
+    command: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+    records: list
+    arrivals: dict  # event → seconds from launch to its first line (SPEC.md §6: rows flush every line)
+    progress: list  # (seconds from launch, record) of each progress line on stderr, as it arrived
+    wall_seconds: float
+    peak_rss_mb: float
+    errors: list = field(default_factory=list)  # what went wrong in on_record or a log file (see _pump)
+
+    @property
+    def error_line(self) -> str:
+        """The row's last line on stderr that is not a progress line (SPEC.md §7: the error line is the last)."""
+        lines = [line for line in self.stderr.splitlines() if line.strip() and not line.startswith(PROGRESS)]
+        return lines[-1] if lines else ""
+
+    def events(self, event: str) -> list[dict]:
+        return [r for r in self.records if r["event"] == event]
+
+    def last(self, event: str) -> dict:
+        found = self.events(event)
+        assert found, f"no event={event} line in stdout:\n{self.stdout}\nstderr:\n{self.stderr[-3000:]}"
+        return found[-1]
+
+
+PROGRESS = "event=progress "
+
+
+def launch(project: Project, args, env: dict | None = None, cpus: set[int] | None = None,
+           logs: Path | None = None, echo: Echo | None = None, on_record=None, timeout: float | None = None,
+           signals: "_Signals | None" = None) -> Completed:
+    """Start the row (already built) from the repository root with args, and wait for it: the one way rows run.
+
+    env adds variables to the row's environment (kernel family, thread counts, MNIST_RUN_DIR); cpus pins
+    the row to those CPUs. logs, a folder, receives stdout.log and stderr.log line by line as they come;
+    echo shows the lines live; on_record sees each parsed stdout log line as it arrives. After timeout
+    seconds the row is killed and TimeoutError raised. Signals that come meanwhile are passed on (see
+    _Signals); the caller raises Interrupted. Raises OSError when the row's program cannot start.
+    """
+    signals = signals or _Signals()
+    command = project.argv(project.run_command) + [str(arg) for arg in args]
+    environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    arrivals, progress, errors, captured = {}, [], [], {"stdout": bytearray(), "stderr": bytearray()}
+
+    callbacks = {"record": on_record, "progress": echo.progress if echo is not None else None}
+
+    def call_back(kind: str, record: dict) -> None:
+        """A caller's callback that fails is dropped (its error kept for the caller); the capture goes on."""
+        if callbacks[kind] is not None:
+            try:
+                callbacks[kind](record)
+            except Exception as error:
+                errors.append(error)
+                callbacks[kind] = None
+
+    def on_line(stream: str, line: bytes) -> None:
+        captured[stream] += line
+        text = line.decode(errors="replace")
+        if stream == "stdout":
+            record = normalize.parse_line(text)
+            if record is not None:
+                arrivals.setdefault(record["event"], time.perf_counter() - started)
+                call_back("record", record)
+        elif text.startswith(PROGRESS):
+            record = normalize.parse_line(text)
+            if record is not None:
+                progress.append((time.perf_counter() - started, record))
+                call_back("progress", record)
+
+    timed_out = []
+
+    def kill() -> None:
+        timed_out.append(True)
+        _send(process.pid, signal.SIGKILL)  # not reaped before _wait returns, so the id is still this child's
+
+    timer = threading.Timer(timeout, kill) if timeout else None
+    files = {name: open(logs / f"{name}.log", "wb") if logs else None for name in ("stdout", "stderr")}
+    try:
+        pumps = [threading.Thread(target=_pump, args=(name, stream, files[name], echo, signals.came, on_line, errors))
+                 for name, stream in (("stdout", process.stdout), ("stderr", process.stderr))]
+        for pump in pumps:
+            pump.start()
+        if timer:
+            timer.start()
+        try:
+            _, usage = _wait(process, signals)
+        finally:
+            if timer:
+                timer.cancel()
+            for pump in pumps:  # before the log files close: the pumps write to them until the row's end
+                pump.join()
+    finally:
+        for file in files.values():
+            if file is not None:
+                file.close()
+    wall_seconds = time.perf_counter() - started
+    if timed_out:
+        raise TimeoutError(f"{project.name} ran longer than {timeout:.0f} s and was killed: {' '.join(command)}")
+    stdout = captured["stdout"].decode(errors="replace")
+    return Completed(command, process.returncode, stdout, captured["stderr"].decode(errors="replace"),
+                     normalize.parse_log(stdout), arrivals, progress, wall_seconds,
+                     peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+                     errors=errors)  # left for the caller: run() records the run first, then raises the first
+
+
+def _pump(name: str, source, log, echo, quiet, on_line, errors: list) -> None:
+    """Copy a child's stream line by line to its log file and to echo; on_line sees each line.
+
+    The echo stops once quiet() (a signal came: what the row prints while it stops stays in the log).
+    Whatever goes wrong, the stream is read to its end, so the row never blocks on a full pipe: a
     destination that fails is dropped, the others go on, and its error is left in errors for the caller.
     """
     with source:
@@ -265,30 +398,17 @@ def _pump(source, log, terminal, quiet, on_line, errors: list) -> None:
                 except Exception as error:
                     errors.append(error)
                     log = None
-            if terminal is not None and not quiet():
+            if echo is not None and not quiet():
                 try:
-                    terminal.write(line)
-                    terminal.flush()
+                    echo.line(name, line)
                 except (OSError, ValueError):  # the terminal or pipe went away: the log goes on
-                    terminal = None
+                    echo = None
             if on_line is not None:
                 try:
-                    on_line(line.decode(errors="replace"))
+                    on_line(name, line)
                 except Exception as error:
                     errors.append(error)
                     on_line = None
-
-
-def _arrival_watcher(started: float, arrivals: dict, on_record=None):
-    """Timestamps each event's first log line as it arrives (SPEC.md §6: rows flush every line)."""
-    def watch(line: str) -> None:
-        record = normalize.parse_line(line)
-        if record is None:
-            return
-        arrivals.setdefault(record["event"], time.perf_counter() - started)
-        if on_record is not None:
-            on_record(record)
-    return watch
 
 
 def machine() -> dict:
@@ -305,18 +425,20 @@ def machine() -> dict:
             "memory_gib": round(memory_gib, 1)}
 
 
-def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool = True,
+def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool | Echo = True,
         on_record=None, env: dict | None = None, cpus: set[int] | None = None) -> tuple[Path, dict]:
     """Run a row with the contract's flags in args; returns its run directory and summary.
 
-    on_record, if given, is called with each parsed log line as it arrives (for progress displays).
-    env adds variables to the row's environment (mnist_runner.kernels: kernel family, threads) and
-    cpus pins the row to those CPUs.
+    echo: True shows the row's lines as they come (Echo), False nothing, or an Echo of the caller's
+    (mnist_runner.display.Live). on_record, if given, is called with each parsed log line as it arrives
+    (for progress displays). env adds variables to the row's environment (mnist_runner.kernels: kernel
+    family, threads) and cpus pins the row to those CPUs.
 
     SIGINT (Ctrl-C) or SIGTERM while it runs: the row is stopped (the signal passed on if it did not
     get it), its output read to the end, the run recorded with status "interrupted", and then
     Interrupted is raised with the run directory and summary.
     """
+    echo = Echo() if echo is True else echo or None
     with _Signals() as signals:
         run_dir, summary, errors = _run(project, args, outputs, echo, on_record, env, cpus, signals)
     if signals.signum is not None:
@@ -326,7 +448,7 @@ def run(project: Project, args: list[str], outputs: Path = OUTPUTS, echo: bool =
     return run_dir, summary
 
 
-def _run(project: Project, args: list[str], outputs: Path, echo: bool, on_record, env: dict | None,
+def _run(project: Project, args: list[str], outputs: Path, echo: Echo | None, on_record, env: dict | None,
          cpus: set[int] | None, signals: _Signals) -> tuple[Path, dict, list]:
     run_dir = new_run_dir(project.name, outputs)
     missing = project.missing()
@@ -341,50 +463,27 @@ def _run(project: Project, args: list[str], outputs: Path, echo: bool, on_record
         return *_record_failure(project, run_dir, error), []
     if "--save" not in args:
         args = [*args, "--save", str(run_dir / "weights.safetensors")]
-    command = project.argv(project.run_command) + list(args)
-    environment = {**os.environ, **project.env(), **(env or {}), "MNIST_RUN_DIR": str(run_dir),
-                   "PYTHONUNBUFFERED": "1"}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    started = time.perf_counter()
     try:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        completed = launch(project, args, env={**(env or {}), "MNIST_RUN_DIR": str(run_dir)}, cpus=cpus,
+                           logs=run_dir, echo=echo, on_record=on_record, signals=signals)
     except OSError as error:
+        command = project.argv(project.run_command)
         return *_record_failure(project, run_dir, f"{command[0]} could not start ({error.strerror})"), []
-    arrivals, errors = {}, []
-    with open(run_dir / "stdout.log", "wb") as out_log, open(run_dir / "stderr.log", "wb") as err_log:
-        watch = _arrival_watcher(started, arrivals, on_record)
-        pumps = [threading.Thread(target=_pump, args=(process.stdout, out_log, sys.stdout.buffer if echo else None,
-                                                      signals.came, watch, errors)),
-                 threading.Thread(target=_pump, args=(process.stderr, err_log, sys.stderr.buffer if echo else None,
-                                                      signals.came, None, errors))]
-        for pump in pumps:
-            pump.start()
-        try:
-            _, usage = _wait(process, signals)
-        finally:
-            for pump in pumps:  # before the log files close: the pumps write to them until the row's end
-                pump.join()
-    wall_seconds = time.perf_counter() - started
-
-    stdout = (run_dir / "stdout.log").read_text(errors="replace")
-    stderr = (run_dir / "stderr.log").read_text(errors="replace")
-    records = normalize.parse_log(stdout)
     with open(run_dir / "metrics.jsonl", "w") as metrics_file:
-        for row in normalize.metrics(records):
+        for row in normalize.metrics(completed.records):
             metrics_file.write(json.dumps(row) + "\n")
-    summary = normalize.summarize(records, process.returncode, stderr, interrupted=signals.name)
+    summary = normalize.summarize(completed.records, completed.exit_code, completed.stderr, interrupted=signals.name)
     # Seen from outside: launch → `start` is start-up (runtime, imports); launch → the last line before
     # the first training step (`warmup`, else `data`) is the time to first step.
+    arrivals = completed.arrivals
     first_step = arrivals.get("warmup", arrivals.get("data"))
-    summary.update(started_at=started_at, wall_seconds=round(wall_seconds, 3),
+    summary.update(started_at=started_at, wall_seconds=round(completed.wall_seconds, 3),
                    startup_seconds=round(arrivals["start"], 3) if "start" in arrivals else None,
                    time_to_first_step=round(first_step, 3) if first_step is not None and summary["epochs_completed"]
                    else None,
-                   peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
-                   command=command)
-    return *_finish(project, run_dir, summary), errors
+                   peak_rss_mb=completed.peak_rss_mb, command=completed.command)
+    return *_finish(project, run_dir, summary), completed.errors
 
 
 class RowError(Exception):
@@ -394,8 +493,8 @@ class RowError(Exception):
 def call(project: Project, args: list[str], env: dict | None = None) -> str:
     """Run a row for its answer alone (predictions, cross-evaluation): built, from the root, stdout returned.
 
-    Raises RowError with the row's own error line when it fails, and Interrupted (run_dir None) when
-    SIGINT or SIGTERM stopped it.
+    env adds variables (the bench's kernel family). Raises RowError with the row's own error line when it
+    fails, and Interrupted (run_dir None) when SIGINT or SIGTERM stopped it.
     """
     missing = project.missing()
     if missing:
@@ -419,22 +518,13 @@ def _call(project: Project, args: list[str], env: dict | None, signals: _Signals
     build_log.unlink()
     if signals.signum is not None:
         return "", None
-    environment = {**os.environ, **project.env(), **(env or {}), "PYTHONUNBUFFERED": "1"}
-    command = project.argv(project.run_command) + [str(arg) for arg in args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=err)
-        except OSError as error:
-            return "", f"{project.name}: {command[0]} could not start ({error.strerror})"
-        _wait(process, signals)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if process.returncode != 0:
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        return stdout, f"{project.name}: {lines[-1] if lines else f'exited with status {process.returncode}'}"
-    return stdout, None
+    try:
+        completed = launch(project, args, env=env, signals=signals)
+    except OSError as error:
+        return "", f"{project.name}: {project.argv(project.run_command)[0]} could not start ({error.strerror})"
+    if completed.exit_code != 0:
+        return completed.stdout, f"{project.name}: {completed.error_line or f'exited with status {completed.exit_code}'}"
+    return completed.stdout, None
 
 
 def _record_failure(project: Project, run_dir: Path, error: str, interrupted: str | None = None) -> tuple[Path, dict]:
@@ -470,7 +560,13 @@ def run_all(projects: list[Project], args: list[str], outputs: Path = OUTPUTS, l
     results = []
     for project in projects:
         log(f"== run {project.name} {' '.join(args)}")
-        run_dir, summary = run(project, args, outputs, echo)
+        if echo and sys.stderr.isatty():  # a person watching: the progress lines as a live bar
+            from mnist_runner.display import Live
+
+            with Live(project.name) as live:
+                run_dir, summary = run(project, args, outputs, live)
+        else:
+            run_dir, summary = run(project, args, outputs, echo)
         where = run_dir.relative_to(outputs.parent) if outputs.parent in run_dir.parents else run_dir
         if summary["status"] == "ok":
             log(f"== {project.name}: test accuracy {summary['test_accuracy'] * 100:.2f} %, "

@@ -71,7 +71,7 @@ def summarize(records: list[dict], exit_code: int, stderr: str = "", interrupted
     if stopped:
         error = f"interrupted by {interrupted}"
     elif exit_code != 0:
-        lines = [line for line in stderr.splitlines() if line.strip()]
+        lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("event=progress ")]
         error = lines[-1].strip() if lines else f"exited with status {exit_code}"
     elif not test:
         error = "no event=test line in the output"

@@ -101,3 +101,56 @@ def test_manifest_errors_name_the_file(tmp_path):
     (tmp_path / "row" / "row.toml").write_text('title = "X"\n')
     with pytest.raises(ManifestError, match="row.toml: missing required key 'language'"):
         load_project(tmp_path / "row")
+
+
+PROGRESS_ROW = textwrap.dedent("""\
+    import sys, time
+    print("event=start row=fake language=python/3 framework=none device=cpu", flush=True)
+    print("event=progress stage=start row=fake", file=sys.stderr, flush=True)
+    print("event=progress stage=data dataset=mnist", file=sys.stderr, flush=True)
+    print("a framework's own chatter", file=sys.stderr, flush=True)
+    for batch in (1, 2, 3):
+        print(f"event=progress stage=train epoch=1 epochs=1 batch={batch} batches=3 loss=0.{batch}00000",
+              file=sys.stderr, flush=True)
+    print("error: --sleep must be a number, got 'x'", file=sys.stderr, flush=True)
+    sys.exit(2)
+    """)
+
+
+def test_launch_collects_progress_lines_apart_from_the_error_line(tmp_path):
+    completed = executor.launch(fake_project(tmp_path, script=PROGRESS_ROW), [])
+    assert completed.exit_code == 2 and completed.error_line == "error: --sleep must be a number, got 'x'"
+    assert [record["stage"] for _, record in completed.progress] == ["start", "data", "train", "train", "train"]
+    assert completed.progress[-1][1] == {"event": "progress", "stage": "train", "epoch": 1, "epochs": 1, "batch": 3,
+                                         "batches": 3, "loss": 0.3}
+    assert list(completed.arrivals) == ["start"]
+
+
+def test_a_run_records_the_error_line_not_the_last_progress_line(tmp_path):
+    _, summary = executor.run(fake_project(tmp_path, script=PROGRESS_ROW), [], outputs=tmp_path / "o", echo=False)
+    assert summary["error"] == "error: --sleep must be a number, got 'x'"
+
+
+def test_launch_kills_a_row_that_outlives_its_timeout(tmp_path):
+    project = fake_project(tmp_path, script="import time\ntime.sleep(60)\n")
+    with pytest.raises(TimeoutError, match="longer than 1 s"):
+        executor.launch(project, [], timeout=1)
+
+
+def test_the_live_display_shows_progress_in_a_bar_and_every_other_line_above_it(tmp_path):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from mnist_runner.display import Live
+
+    screen = StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    with Live("fake", console=console) as live:
+        executor.run(fake_project(tmp_path, script=PROGRESS_ROW), [], outputs=tmp_path / "o", echo=live)
+        shown = live.bar.tasks[0]
+        assert (shown.description, shown.completed, shown.total) == ("fake: epoch 1/1", 3, 3)
+        assert shown.fields["loss"] == "loss 0.3000"
+    text = screen.getvalue()
+    assert "a framework's own chatter" in text and "error: --sleep" in text
+    assert "event=progress" not in text  # shown as the bar, not as lines
