@@ -206,13 +206,42 @@ def report_task(c, results=None, output=None, data_dir=None):
     print(f"== report: {written}", file=sys.stderr)
 
 
+PREDICT_VALUED = ("--project", "-p", "--weights", "-w")
+
+
+def _predict_with_dashes(argv):  # -> list of str, or None (`list` is a task here)
+    """`invoke predict --project P --weights W seven.png eight.png` → the same with `--` before the images.
+
+    invoke takes a bare word after a task's flags for the next task's name ("No idea what 'seven.png'
+    is!"), so it needs `--` before the images. This finds images a user gave without it (None when there
+    are none); the module then runs invoke again with the `--` put in, so the form a user types first works.
+    """
+    if "predict" not in argv[1:] or "--" in argv:
+        return None
+    at = argv.index("predict") + 1
+    flags, images, index = [], [], at
+    while index < len(argv):
+        token = argv[index]
+        if token in PREDICT_VALUED:
+            flags += argv[index:index + 2]
+            index += 2
+            continue
+        (images if not token.startswith("-") else flags).append(token)
+        index += 1
+    return [*argv[1:at], *flags, "--", *images] if images else None
+
+
+if __name__ != "__main__" and _predict_with_dashes(sys.argv):
+    os.execv(sys.executable, [sys.executable, "-m", "invoke", *_predict_with_dashes(sys.argv)])
+
+
 @task(help={"project": "the row that classifies", "weights": "a safetensors weights file (SPEC.md §5)"})
 def predict(c, project=None, weights=None):
-    """Classify images: `invoke predict --project NAME --weights FILE -- IMAGE…` (PNG/JPEG of any size, or IDX)."""
+    """Classify images: `invoke predict --project NAME --weights FILE IMAGE…` (PNG/JPEG of any size, or IDX)."""
     images = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     if not project or not weights or not images:
-        raise Exit("error: usage: invoke predict --project NAME --weights FILE -- IMAGE… "
-                   "(PNG, JPEG or IDX files; note the -- before them)", code=2)
+        raise Exit("error: usage: invoke predict --project NAME --weights FILE IMAGE… "
+                   "(PNG, JPEG or IDX files)", code=2)
     row = _projects(project, False)[0]
     try:
         results = classifier.classify(row, Path(weights), images)

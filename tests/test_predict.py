@@ -112,7 +112,8 @@ def invoke(*args, cwd=ROOT):
 
 
 def test_invoke_predict_prints_every_image_and_one_error_line_per_bad_one(trained, inputs):
-    result = invoke("predict", "--project", "numpy", "--weights", str(trained), "--",
+    # The form a user types first: the images right after the flags, no `--`.
+    result = invoke("predict", "--project", "numpy", "--weights", str(trained),
                     "seven.png", "missing.png", "two.jpg", "corrupt.png", cwd=inputs)
     assert result.returncode == 2, result.stderr
     lines = result.stdout.splitlines()
@@ -132,4 +133,15 @@ def test_invoke_predict_with_a_bad_weights_file_is_one_error(inputs):
 
 def test_invoke_predict_without_images_says_how():
     result = invoke("predict", "--project", "numpy", "--weights", "w.safetensors")
-    assert result.returncode == 2 and "-- IMAGE" in result.stderr
+    assert result.returncode == 2 and "--weights FILE IMAGE…" in result.stderr
+    assert "No idea what" not in result.stderr
+
+
+def test_images_after_the_flags_get_the_dashes_invoke_needs():
+    import tasks
+
+    assert tasks._predict_with_dashes(["invoke", "--search-root", "R", "predict", "-p", "numpy", "a.png", "--weights",
+                                       "w", "b.png"]) == \
+        ["--search-root", "R", "predict", "-p", "numpy", "--weights", "w", "--", "a.png", "b.png"]
+    assert tasks._predict_with_dashes(["invoke", "predict", "--project", "numpy", "--", "a.png"]) is None
+    assert tasks._predict_with_dashes(["invoke", "list"]) is None
