@@ -52,16 +52,21 @@ NASM_INCLUDE = ".inc"  # pygount guesses .inc is POV-Ray; in this repository it 
 
 
 def lines_of_code(project: Project) -> dict:
-    """Code and comment lines of the row's own source files (row.toml `sources`), counted by pygount."""
+    """Code and comment lines (pygount) of what a reader reads as the row (row.toml `sources`), and apart
+    from them of the language's contract library files it uses (row.toml `contract`): like with like."""
+    return {**_count(project, project.sources), "contract": _count(project, project.contract)}
+
+
+def _count(project: Project, names: tuple[str, ...]) -> dict:
     code = comments = 0
-    for name in project.sources:
+    for name in names:
         path = project.directory / name
         label = f"{path}.asm" if path.suffix == NASM_INCLUDE else str(path)
         with open(path, "rb") as handle:
             analysis = SourceAnalysis.from_file(label, project.name, encoding="utf-8", file_handle=handle)
         code += analysis.code_count
         comments += analysis.documentation_count
-    return {"code": code, "comments": comments, "files": len(project.sources)}
+    return {"code": code, "comments": comments, "files": len(names)}
 
 
 def _stats(values: list[float]) -> dict | None:

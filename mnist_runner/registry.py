@@ -6,7 +6,7 @@ Placeholders in commands: {dir} is the row's directory, {root} the repository ro
 
 import shutil
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_runner import ROOT
@@ -31,10 +31,10 @@ class Project:
     setup_commands: tuple[tuple[str, ...], ...] = ()
     build_commands: tuple[tuple[str, ...], ...] = ()
     run_command: tuple[str, ...] = ()
-    run_env: dict = field(default_factory=dict)
     check_paths: tuple[str, ...] = ()
     check_tools: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # what a reader reads as the row, relative to its directory
+    contract: tuple[str, ...] = ()  # the language's contract library files the row uses (common/<language>/)
     kernel_library: str | None = None  # [kernels] library: what runs the matrix products
     kernel_report: str | None = None  # [kernels] report: a regex whose group 1 names the loaded kernels (stderr)
 
@@ -43,9 +43,6 @@ class Project:
 
     def argv(self, command) -> list[str]:
         return [self.expand(part) for part in command]
-
-    def env(self) -> dict[str, str]:
-        return {key: self.expand(value) for key, value in self.run_env.items()}
 
     def missing(self) -> list[str]:
         """What `invoke setup` still has to install for this row (empty when ready)."""
@@ -87,10 +84,10 @@ def load_project(directory: Path) -> Project:
             setup_commands=_commands(setup.get("commands", []), f"{path} [setup] commands"),
             build_commands=_commands(build.get("commands", []), f"{path} [build] commands"),
             run_command=_commands([run["command"]], f"{path} [run] command")[0],
-            run_env=dict(run.get("env", {})),
             check_paths=tuple(check.get("paths", ())),
             check_tools=tuple(check.get("tools", ())),
             sources=tuple(manifest.get("sources", ())),
+            contract=tuple(manifest.get("contract", ())),
             kernel_library=kernel.get("library"),
             kernel_report=kernel.get("report"),
         )
