@@ -1,19 +1,16 @@
-"""Shared fixtures: where the data is, and how to run a row and parse what it printed."""
+"""Shared fixtures: where the data is, how to run a row, and what each row's tests cost."""
 
 import fcntl
-import gzip
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from mnist_runner import ROOT, kernels, normalize
+from mnist_runner import executor, kernels
 from mnist_runner.registry import Project
-
 
 # Tests check behaviour, not speed (that is the benchmarks' job), and run rows side by side on
 # pytest-xdist workers: one thread per row keeps thread pools from fighting over the cores. The tests
@@ -24,27 +21,7 @@ SINGLE_THREADED = kernels.SINGLE_THREAD_ENV
 # AVX-512 machine), so one machine can check both kernel families (mnist_runner/kernels.py).
 KERNELS = kernels.family_env(os.environ.get("MNIST_KERNELS") or "native")
 
-
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-    records: list = field(default_factory=list)
-
-    def last(self, event: str) -> dict:
-        found = [r for r in self.records if r["event"] == event]
-        assert found, f"no event={event} line in stdout:\n{self.stdout}\nstderr:\n{self.stderr[-3000:]}"
-        return found[-1]
-
-    def events(self, event: str) -> list[dict]:
-        return [r for r in self.records if r["event"] == event]
-
-    @property
-    def error_line(self) -> str:
-        lines = [line for line in self.stderr.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
-
+Result = executor.Completed
 
 _built: set[str] = set()
 
@@ -61,27 +38,58 @@ def build_once(project: Project) -> None:
     _built.add(project.name)
 
 
-def row_environment(project: Project, threads: int | None = 1) -> dict:
-    """The environment a test runs a row in: the chosen kernel family; one thread, or (None) the defaults."""
-    return {**os.environ, **KERNELS, **kernels.thread_env(threads), **project.env()}
-
-
 def run_row(project: Project, *args, data_root: Path | None = None, timeout: float = 900,
             threads: int | None = 1) -> Result:
-    """Run a row the way the runner does (built, from the repository root) and parse its stdout."""
+    """Run a row as the runner does (executor.launch: built, from the repository root) on the chosen kernels."""
     build_once(project)
-    environment = row_environment(project, threads)
+    env = {**KERNELS, **kernels.thread_env(threads)}
     if data_root is not None:
-        environment["MNIST_DATA_DIR"] = str(data_root)
-    completed = subprocess.run(project.argv(project.run_command) + [str(a) for a in args], cwd=ROOT,
-                               env=environment, capture_output=True, text=True, timeout=timeout,
-                               stdin=subprocess.DEVNULL)
-    return Result(completed.returncode, completed.stdout, completed.stderr, normalize.parse_log(completed.stdout))
+        env["MNIST_DATA_DIR"] = str(data_root)
+    return executor.launch(project, args, env=env, timeout=timeout)
 
+
+# ---------------------------------------------------------------- what each row's tests cost
+
+ROW_KEY = "row"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Tag each test of a row (the `project` parameter) so the controller can add up its cost per row."""
+    outcome = yield
+    project = getattr(getattr(item, "callspec", None), "params", {}).get("project")
+    if isinstance(project, Project) and not any(key == ROW_KEY for key, _ in item.user_properties):
+        item.user_properties.append((ROW_KEY, project.name))
+    return outcome
+
+
+_cost: dict[str, float] = defaultdict(float)
+_count: dict[str, int] = defaultdict(int)
+
+
+def pytest_runtest_logreport(report):
+    row = dict(report.user_properties).get(ROW_KEY)
+    if row is not None:
+        _cost[row] += report.duration  # setup (the shared runs a fixture makes), call and teardown
+        if report.when == "call":
+            _count[row] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The conformance suite's cost per row (the README's test budget): seconds of worker time, all phases."""
+    if not _cost:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("conformance cost per row (worker seconds)")
+    for row, seconds in sorted(_cost.items(), key=lambda item: -item[1]):
+        write(f"{row:<12} {seconds:7.1f} s  {_count[row]:3d} tests")
+    total = sum(_cost.values())
+    write(f"{'all rows':<12} {total:7.1f} s  ({total / len(_cost):.1f} s per row on average)")
 
 
 @pytest.fixture(scope="session")
 def test_images(data_root):
     """The 10,000 MNIST test images, uint8 [n, 28, 28]."""
-    raw = gzip.decompress((data_root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
-    return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
+    from mnist_common.data import read_idx_images
+
+    return read_idx_images(data_root / "mnist" / "t10k-images-idx3-ubyte.gz")

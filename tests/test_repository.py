@@ -17,6 +17,26 @@ def test_every_row_has_a_readme_and_its_sources():
             assert (project.directory / source).is_file(), f"{project.name}: source {source} does not exist"
 
 
+ROW_FILE_LINES = 200  # issue 11: a row is one file a learner reads top to bottom
+
+
+def test_a_row_is_one_short_file_and_its_plumbing_lives_in_its_language_library():
+    """row.toml `sources` is what a reader reads as the row, its first entry the learning file; `contract`
+    names the files of common/<language>/ it uses. The learning file holds no plumbing, so it stays short."""
+    from mnist_runner import ROOT
+
+    for project in discover():
+        main = project.directory / project.sources[0]
+        lines = [line for line in main.read_text().splitlines() if line.strip()]
+        assert len(lines) <= ROW_FILE_LINES, f"{main.relative_to(ROOT)}: {len(lines)} non-blank lines, " \
+                                             f"more than {ROW_FILE_LINES}: move plumbing to common/"
+        assert project.contract, f"{project.name}/row.toml names no `contract` files"
+        for name in project.contract:
+            path = (project.directory / name).resolve()
+            assert path.is_file(), f"{project.name}: contract file {name} does not exist"
+            assert path.is_relative_to(ROOT / "common"), f"{project.name}: contract file {name} is not in common/"
+
+
 def test_python_rows_have_a_lockfile():
     for project in discover():
         if project.uv:

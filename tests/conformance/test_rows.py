@@ -10,8 +10,6 @@ import math
 import os
 import re
 import struct
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +17,7 @@ from safetensors.numpy import save_file
 
 from mnist_common import weights as contract_weights
 from mnist_runner import ROOT, contract, registry
-from tests.conftest import build_once, row_environment, run_row
+from tests.conftest import run_row
 
 PROJECTS = registry.discover()
 SHORT = ("--limit-train", "2000", "--epochs", "1")
@@ -200,19 +198,43 @@ def test_help_lists_every_contract_flag(project):
     assert not missing, f"--help does not mention {missing}:\n{result.stdout}"
 
 
-def test_log_lines_are_flushed_as_they_are_printed(project, data_root):
+def test_log_lines_are_flushed_as_they_are_printed(project, short_run):
     """SPEC.md §6: the runner timestamps lines as they arrive, so a row must not hold them back until exit."""
-    build_once(project)
-    environment = {**row_environment(project), "MNIST_DATA_DIR": str(data_root)}
-    process = subprocess.Popen(project.argv(project.run_command) + list(SHORT), cwd=ROOT, env=environment,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    arrived = {}
-    for line in process.stdout:
-        if line.startswith("event="):
-            arrived.setdefault(line.split()[0][len("event="):], time.perf_counter())
-    assert process.wait() == 0
+    result, _ = short_run
+    assert result.exit_code == 0
     # Between `start` and `test` the row reads 70,000 images, trains and evaluates: well over 50 ms.
+    arrived = result.arrivals
     assert arrived["test"] - arrived["start"] > 0.05, f"lines arrived together at exit: {arrived}"
+
+
+PROGRESS_FIELDS = {"start": ["row"], "data": ["dataset"], "warmup": [],
+                   "train": ["epoch", "epochs", "batch", "batches", "loss"]}
+
+
+def check_progress(result, project, epochs: int, batches: int) -> list[dict]:
+    """SPEC.md §6 "Progress": the stages in order, their fields, and at most one line per 0.25 s."""
+    lines = [record for _, record in result.progress]
+    stages = [record["stage"] for record in lines]
+    assert stages[:2] == ["start", "data"], f"progress begins with start and data: {stages[:5]}"
+    assert set(stages) <= set(PROGRESS_FIELDS) and stages.count("start") == stages.count("data") == 1, stages
+    assert stages.count("warmup") <= 1
+    for record in lines:
+        assert list(record)[2:] == PROGRESS_FIELDS[record["stage"]], f"fields of a progress line: {record}"
+    assert lines[0]["row"] == project.name
+    train = [record for record in lines if record["stage"] == "train"]
+    for record in train:
+        assert 1 <= record["epoch"] <= record["epochs"] == epochs and 1 <= record["batch"] <= record["batches"], record
+        assert record["batches"] == batches and 0 < record["loss"] < 10, record
+    times = [seconds for seconds, record in result.progress if record["stage"] == "train"]
+    # 0.25 s apart when printed; arrival through a pipe may bunch them by a few milliseconds.
+    assert all(later - earlier > 0.2 for earlier, later in zip(times, times[1:])), f"more than 4 lines a second: {times}"
+    return train
+
+
+def test_progress_lines_on_stderr_follow_the_contract(project, short_run):
+    result, _ = short_run
+    assert result.exit_code == 0
+    check_progress(result, project, epochs=1, batches=16)
 
 
 # ---------------------------------------------------------------- --predict
@@ -377,7 +399,8 @@ def test_divergence_exits_3(project, reference, data_root):
     assert result.error_line.startswith("error: ") and "diverged" in result.error_line, result.error_line
     assert not result.events("test")
     noise = re.compile(r"warn|overflow|invalid value|\bnan\b|\binf(inity|inite)?\b", re.IGNORECASE)
-    before_error = [line for line in result.stderr.splitlines() if line.strip()][:-1]
+    before_error = [line for line in result.stderr.splitlines()
+                    if line.strip() and not line.startswith("event=progress ")][:-1]
     noisy = [line for line in before_error if noise.search(line)]
     assert not noisy, "divergence should print only its error line, not:\n" + "\n".join(noisy[:20])
 
@@ -397,3 +420,6 @@ def test_default_recipe_reaches_the_contract_accuracy(project, data_root):
     losses = [r["train_loss"] for r in result.events("epoch")]
     assert losses == sorted(losses, reverse=True), f"training loss should fall every epoch: {losses}"
     assert result.last("test")["test_acc"] >= contract.ACCURACY_BAR, result.stdout
+    # About 7 s of training at the least: the progress lines show batches of every epoch as they go.
+    train = check_progress(result, project, epochs=5, batches=391)
+    assert {record["epoch"] for record in train} == {1, 2, 3, 4, 5}, "progress should show every epoch"
