@@ -17,7 +17,6 @@ versions, and how quiet the machine was. Medians are the headline; a row whose r
 (different results from the same seed, or seconds per epoch spread by more than DISAGREE) is marked.
 """
 
-import gzip
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from pygount import SourceAnalysis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mnist_common.data import FILES, parse_idx_labels, read_gz
 from mnist_runner import executor, kernels, normalize
 from mnist_runner.registry import Project
 
@@ -138,8 +138,8 @@ def quietness(load_before: float, rows: dict, before: dict | None = None, after:
 
 def _test_labels(data_root: Path, dataset: str) -> tuple[Path, np.ndarray]:
     folder = data_root / dataset
-    labels = gzip.decompress((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())
-    return folder / "t10k-images-idx3-ubyte.gz", np.frombuffer(labels, np.uint8, offset=8)
+    labels = folder / FILES["test_labels"]
+    return folder / FILES["test_images"], parse_idx_labels(read_gz(labels), str(labels))
 
 
 def predict_classes(project: Project, weights: Path, images: Path, env: dict | None = None) -> np.ndarray:

@@ -16,11 +16,15 @@ import pytest
 from safetensors.numpy import save_file
 
 from mnist_common import weights as contract_weights
-from mnist_runner import ROOT, contract, registry
+from mnist_common.data import read_idx_images
+from mnist_runner import contract, registry
+from mnist_runner.predict import write_idx
 from tests.conftest import run_row
 
 PROJECTS = registry.discover()
 SHORT = ("--limit-train", "2000", "--epochs", "1")
+# Each row's shared short run trains on Fashion-MNIST, so that one run checks the second dataset too.
+FASHION_SHORT = ("--dataset", "fashion-mnist", *SHORT)
 # From one init and in file order every correct row follows NumPy's trajectory: 80 SGD steps (5 epochs
 # of 2,000 examples). Measured across all rows on AVX-512 and AVX2 kernels, the largest relative
 # difference of an epoch's val_loss from NumPy's was 2.3e-4 (Haiku, epoch 5); the others agreed to
@@ -73,10 +77,14 @@ _short_runs = {}
 
 @pytest.fixture
 def short_run(project, data_root, tmp_path_factory):
-    """One short training run per row (1 epoch on 2000 examples), its weights saved; shared by several tests."""
+    """One short run per row (1 epoch on 2000 Fashion-MNIST examples), its weights saved; shared by several tests.
+
+    The suite's cost is mostly how many times a row starts (a framework's import, reading the data), so
+    one run checks as much as it can: the log lines, their flushing, the progress lines, save and load.
+    """
     if project.name not in _short_runs:
         saved = tmp_path_factory.mktemp(f"short-{project.name}") / "weights.safetensors"
-        result = run_row(project, *SHORT, "--save", saved, data_root=data_root)
+        result = run_row(project, *FASHION_SHORT, "--save", saved, data_root=data_root)
         _short_runs[project.name] = (result, saved)
     return _short_runs[project.name]
 
@@ -91,7 +99,8 @@ def test_short_run_trains_and_logs_the_contract_lines(project, short_run):
     assert events[-1] == "test" and events.count("epoch") == 1, events
     start = result.last("start")
     assert start["row"] == project.name and "/" in start["language"], start
-    assert result.last("config") == {"event": "config", **DEFAULTS, "limit_train": 2000, "epochs": 1}
+    assert result.last("config") == {"event": "config", **DEFAULTS, "dataset": "fashion-mnist", "limit_train": 2000,
+                                     "epochs": 1}
     data = result.last("data")
     assert (data["train"], data["val"], data["test"]) == (2000, 10000, 10000)
     epoch = result.last("epoch")
@@ -99,7 +108,7 @@ def test_short_run_trains_and_logs_the_contract_lines(project, short_run):
     for key in ("train_loss", "val_loss"):
         assert math.isfinite(epoch[key]) and 0 < epoch[key] < 2.5, epoch
     test = result.last("test")
-    # 16 SGD steps from the contract's init reach about 55 %; chance is 10 %.
+    # 16 SGD steps from the contract's init reach about 60 % on Fashion-MNIST (55 % on MNIST); chance is 10 %.
     assert test["test_acc"] > 0.35 and epoch["val_acc"] > 0.35, result.stdout
     assert saved.is_file()
     assert all(line.startswith("event=") for line in result.stdout.splitlines() if line.strip()), \
@@ -109,7 +118,7 @@ def test_short_run_trains_and_logs_the_contract_lines(project, short_run):
 def test_saved_weights_reload_to_the_same_test_accuracy(project, short_run, data_root):
     result, saved = short_run
     assert result.exit_code == 0
-    reloaded = run_row(project, "--load", saved, "--epochs", "0", data_root=data_root)
+    reloaded = run_row(project, "--dataset", "fashion-mnist", "--load", saved, "--epochs", "0", data_root=data_root)
     assert reloaded.exit_code == 0, reloaded.stderr[-3000:]
     assert reloaded.events("epoch") == []
     assert reloaded.last("test")["test_acc"] == pytest.approx(result.last("test")["test_acc"], abs=1e-4)
@@ -126,15 +135,9 @@ def test_saved_weights_follow_the_contract_layout(project, short_run):
 def test_numpy_row_loads_this_rows_weights(project, short_run, numpy_row, data_root):
     result, saved = short_run
     assert result.exit_code == 0
-    evaluated = run_row(numpy_row, "--load", saved, "--epochs", "0", data_root=data_root)
+    evaluated = run_row(numpy_row, "--dataset", "fashion-mnist", "--load", saved, "--epochs", "0", data_root=data_root)
     assert evaluated.exit_code == 0, evaluated.stderr
     assert evaluated.last("test")["test_acc"] == pytest.approx(result.last("test")["test_acc"], abs=3e-4)
-
-
-def test_loads_numpy_weights_to_the_same_test_accuracy(project, reference, data_root):
-    result = run_row(project, "--load", reference["trained"], "--epochs", "0", data_root=data_root)
-    assert result.exit_code == 0, result.stderr[-3000:]
-    assert result.last("test")["test_acc"] == pytest.approx(reference["trained_test_acc"], abs=3e-4)
 
 
 _from_init_runs = {}
@@ -182,13 +185,6 @@ def test_shuffling_follows_the_seed(project, reference, data_root, tmp_path_fact
                     for name, run in (("in order", in_order), ("seed 0", shuffled), ("seed 1", other_seed))}
     assert train_losses["seed 0"] != train_losses["in order"], f"the examples are not shuffled: {train_losses}"
     assert train_losses["seed 0"] != train_losses["seed 1"], f"--seed does not change the order: {train_losses}"
-
-
-def test_trains_on_fashion_mnist(project, data_root):
-    result = run_row(project, "--dataset", "fashion-mnist", *SHORT, data_root=data_root)
-    assert result.exit_code == 0, result.stderr[-3000:]
-    assert result.last("config")["dataset"] == "fashion-mnist"
-    assert result.last("test")["test_acc"] > 0.35
 
 
 def test_help_lists_every_contract_flag(project):
@@ -241,18 +237,18 @@ def test_progress_lines_on_stderr_follow_the_contract(project, short_run):
 
 @pytest.fixture(scope="session")
 def predict_inputs(data_root, reference, tmp_path_factory):
-    """The first 50 test images as a plain and a gzip IDX file, and the reference's probabilities for them."""
+    """The first 50 test images as an IDX file (as `invoke predict` writes it), bad ones, and NumPy's probabilities."""
     folder = tmp_path_factory.mktemp("predict")
-    raw = gzip.decompress((data_root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
     count = 50
-    idx = struct.pack(">IIII", 0x803, count, 28, 28) + raw[16:16 + count * 784]
-    (folder / "fifty.idx").write_bytes(idx)
-    (folder / "fifty.idx.gz").write_bytes(gzip.compress(idx))
+    images = read_idx_images(data_root / "mnist" / "t10k-images-idx3-ubyte.gz")[:count]
+    write_idx(images, folder / "fifty.idx")
+    idx = (folder / "fifty.idx").read_bytes()
+    # Crafted bad files: one byte short, a label file, 14x14 images.
     (folder / "short.idx").write_bytes(idx[:-1])
     (folder / "labels.idx").write_bytes(struct.pack(">II", 0x801, 1) + b"\x07")
     (folder / "small.idx").write_bytes(struct.pack(">IIII", 0x803, 1, 14, 14) + bytes(196))
     params = contract_weights.load(reference["trained"])
-    x = np.frombuffer(idx, np.uint8, offset=16).reshape(count, 784).astype(np.float64) / 255
+    x = images.reshape(count, 784).astype(np.float64) / 255
     h1 = np.maximum(x @ params["fc1.weight"].T + params["fc1.bias"], 0)
     h2 = np.maximum(h1 @ params["fc2.weight"].T + params["fc2.bias"], 0)
     logits = h2 @ params["fc3.weight"].T + params["fc3.bias"]
@@ -266,11 +262,14 @@ def predictions(result) -> tuple[list[int], np.ndarray]:
     return [r["class"] for r in lines], np.array([[r[f"p{d}"] for d in range(10)] for r in lines])
 
 
-@pytest.mark.parametrize("name", ["fifty.idx", "fifty.idx.gz"])
-def test_predict_classifies_an_idx_file_like_the_reference(project, reference, predict_inputs, name, tmp_path):
+def test_predict_classifies_an_idx_file_like_the_reference(project, reference, predict_inputs, tmp_path):
+    """The row loads NumPy's trained weights and gives its probabilities for each image, to 2e-5.
+
+    A plain IDX file, as `invoke predict` writes; reading the gzip form is each contract library's unit
+    test (the bench's confusion matrices use it too)."""
     folder, expected = predict_inputs
     # No dataset is read: the data root does not even exist.
-    result = run_row(project, "--load", reference["trained"], "--predict", folder / name,
+    result = run_row(project, "--load", reference["trained"], "--predict", folder / "fifty.idx",
                      "--data-dir", tmp_path / "no-data-here")
     assert result.exit_code == 0, result.stderr[-3000:]
     assert [r["event"] for r in result.records] == ["start"] + ["predict"] * 50, result.stdout[:2000]
