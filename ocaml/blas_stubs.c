@@ -1,4 +1,5 @@
-/* The one C function the OCaml row needs: a float32 matrix product, by OpenBLAS.
+/* The OCaml row's way to OpenBLAS: a float32 matrix product (below), the optimiser's saxpby
+ * and the library's version string. The matrix product:
  *
  *   c <- alpha * op(a) . op(b) + beta * c      (op = transpose when the flag is true)
  *
@@ -9,6 +10,7 @@
 #include <caml/memory.h>
 #include <caml/mlvalues.h>
 #include <caml/alloc.h>
+#include <caml/fail.h>
 
 value ocaml_sgemm(value trans_a, value trans_b, value alpha, value a, value b, value beta, value c)
 {
@@ -41,10 +43,13 @@ value ocaml_openblas_config(value unit)
 }
 
 /* y <- alpha * x + beta * y for float32 Bigarray.Array1 values of the same length (checked
- * in main.ml): the optimiser's two lines, buf = mu*buf + g and p = p - lr*buf. */
+ * here: Invalid_argument otherwise): the optimiser's two lines, buf = mu*buf + g and
+ * p = p - lr*buf. */
 value ocaml_saxpby(value alpha, value x, value beta, value y)
 {
     struct caml_ba_array *X = Caml_ba_array_val(x), *Y = Caml_ba_array_val(y);
+    if (X->dim[0] != Y->dim[0])
+        caml_invalid_argument("saxpby: the vectors' lengths differ");
     cblas_saxpby((int)Y->dim[0], (float)Double_val(alpha), (const float *)X->data, 1,
                  (float)Double_val(beta), (float *)Y->data, 1);
     return Val_unit;
