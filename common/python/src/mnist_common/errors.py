@@ -1,11 +1,13 @@
 """Exit statuses (SPEC.md §7): one clear line on stderr for a user's mistake, never a traceback."""
 
+import contextlib
 import sys
 from typing import Callable
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -20,16 +22,23 @@ class Diverged(Exception):
     """The training loss became NaN or infinite."""
 
 
-def run_main(main: Callable[[], None]) -> None:
-    """Run a row's main() and turn the contract's errors into exit statuses."""
+@contextlib.contextmanager
+def exit_on_error():
+    """Turn the contract's errors raised inside the block into an `error: ...` line and an exit status."""
     try:
-        main()
+        yield
     except (UsageError, DataError) as error:
         _fail(str(error), EXIT_BAD_INPUT)
     except Diverged as error:
         _fail(str(error), EXIT_DIVERGED)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", EXIT_INTERRUPTED)
+
+
+def run_main(main: Callable[..., None], *args) -> None:
+    """Run a row's main(*args) and exit: 0 when it returns, the contract's status when it raises."""
+    with exit_on_error():
+        main(*args)
     sys.exit(EXIT_OK)
 
 

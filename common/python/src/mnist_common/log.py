@@ -1,7 +1,6 @@
 """The contract's log lines (SPEC.md §6): logfmt `key=value` records on stdout."""
 
 import platform
-import sys
 
 
 def _format(value) -> str:
@@ -49,7 +48,3 @@ def predict(index: int, probabilities) -> None:
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     emit("predict", index=index, **{"class": best}, **{f"p{d}": f"{p:.6f}" for d, p in enumerate(probabilities)})
 
-
-def progress(message: str) -> None:
-    """Chatter for a person watching: stderr, never parsed."""
-    print(message, file=sys.stderr, flush=True)

@@ -46,6 +46,19 @@ def _float_in(flag: str, check, wanted: str):
     return parse
 
 
+def output_file(flag: str, suffix: str = ""):
+    """An argparse type for a row's own output flag: a path in an existing directory, ending in `suffix`."""
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not path.name.endswith(suffix) or path.name == suffix:
+            raise UsageError(f"{flag} must name a {suffix} file, got {text!r}")
+        if not path.parent.is_dir():
+            raise UsageError(f"{flag}: directory {path.parent} does not exist")
+        return path
+
+    return parse
+
+
 def build_parser(description: str) -> argparse.ArgumentParser:
     """The parser with every contract flag; a row may add its own flags before parsing."""
     parser = _Parser(description=description, allow_abbrev=False)
