@@ -1,18 +1,6 @@
-//! Records, for the `event=start` log line, the compiler's version and the candle version in Cargo.lock.
-use std::process::Command;
-
+//! Records, for the `event=start` log line, the candle version in Cargo.lock (the contract crate records rustc's).
 fn main() {
     println!("cargo:rerun-if-changed=Cargo.lock");
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let version = Command::new(rustc)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.split_whitespace().nth(1).map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=MNIST_RUSTC_VERSION={version}");
-
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let candle = lock
         .split("[[package]]")

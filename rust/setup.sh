@@ -46,5 +46,7 @@ if ! recent_enough; then
 fi
 say "using $(rustc --version)"
 cargo fetch --locked --quiet --manifest-path "$ROW_DIR/Cargo.toml"
+# The contract crate's own lock (its unit tests, `invoke test`): the same crates, a subset of the row's.
+cargo fetch --locked --quiet --manifest-path "$(dirname "$ROW_DIR")/common/rust/Cargo.toml"
 mkdir -p "$(dirname "$STAMP")"
 rustc --version > "$STAMP"

@@ -1,86 +1,96 @@
-//! MNIST in Rust with candle: candle_nn layers, candle's autograd, and SGD with momentum as a
-//! candle_nn::Optimizer of our own (candle's SGD has no momentum).
+//! MNIST in Rust with candle: candle_nn layers, candle's autograd, and SGD with momentum of our own. The
+//! contract's plumbing (flags, IDX files, weights file, log lines, errors, the seeded RNG) is the mnist_contract
+//! crate in common/rust/, which every Rust row shares.
 //!
 //! The same model, data and hyperparameters as every other row (SPEC.md). Run from the repository root:
 //!
 //!     cargo run --release --manifest-path rust/Cargo.toml -- --epochs 1
-//!
-//! Plumbing lives next door: cli.rs (flags), data.rs (IDX .gz files), weights.rs (safetensors),
-//! report.rs (errors and log lines).
 
-mod cli;
-mod data;
-mod report;
-mod weights;
+use std::{collections::HashMap, path::Path, time::Instant};
 
-use std::io::Write;
-use std::time::Instant;
-
-use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var, D};
-use candle_nn::{loss, ops, Init, Linear, Optimizer, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use candle_nn::{loss, ops, Linear};
+use mnist_contract::{check_finite, data, log, progress, rng, weights, Args, Failure};
 
-use cli::{Args, Parsed};
-use data::Split;
-use report::{emit, emit_predict, one_line, six, three, Failure};
+const ROW: &str = "rust";
+const ABOUT: &str = "Train the SPEC.md MLP on MNIST with candle: candle_nn layers, autograd, and SGD with momentum.";
 
 // ---------------------------------------------------------------- data
-// data::load reads the IDX files into tensors and splits them (SPEC.md §1).
+/// A split as candle tensors: images f32 [n, 784] in [0, 1], labels u32 [n]. mnist_contract::data has read and
+/// checked the IDX files (SPEC.md §1), and candle takes its vectors as they are.
+struct Split {
+    images: Tensor,
+    labels: Tensor,
+    len: usize,
+}
+
+fn to_tensors(split: data::Split) -> candle_core::Result<Split> {
+    let len = split.len();
+    let images = Tensor::from_vec(split.images, (len, data::PIXELS), &Device::Cpu)?;
+    Ok(Split { images, labels: Tensor::from_vec(split.labels, len, &Device::Cpu)?, len })
+}
 
 // ---------------------------------------------------------------- model
 /// (name, fan_in, fan_out) of each layer: x[784] → fc1 → ReLU → fc2 → ReLU → fc3 → logits[10].
 const LAYERS: [(&str, usize, usize); 3] = [("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10)];
 
+/// Every parameter under its PyTorch name (fc1.weight, fc1.bias, ...) as a candle `Var`: a tensor that
+/// autograd tracks and the optimiser updates in place.
+type Params = HashMap<String, Var>;
+
+/// PyTorch's nn.Linear default: weight *and* bias ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in)), drawn from the row's
+/// own seeded RNG (candle's CPU random numbers cannot be seeded: Device::set_seed fails on the CPU).
+fn init_params(rng: &mut rng::Rng) -> candle_core::Result<Params> {
+    let mut params = Params::new();
+    for (layer, fan_in, fan_out) in LAYERS {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        for (name, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])] {
+            let values = rng::uniform(rng, bound, shape.iter().product());
+            params.insert(format!("{layer}.{name}"), Var::from_vec(values, shape, &Device::Cpu)?);
+        }
+    }
+    Ok(params)
+}
+
+/// The parameters of a weights file (--init, --load), which mnist_contract::weights checks against SPEC.md §5.
+fn load_params(path: &Path) -> Result<Params, Failure> {
+    let to_var = |p: weights::Param| Ok((p.name, Var::from_vec(p.values, p.shape, &Device::Cpu)?));
+    weights::load(path)?.into_iter().map(to_var).collect()
+}
+
+/// Write the parameters as a safetensors file (--save).
+fn save_params(path: &Path, params: &Params) -> Result<(), Failure> {
+    let to_param = |(name, var): (&String, &Var)| -> candle_core::Result<weights::Param> {
+        Ok(weights::Param { name: name.clone(), shape: var.dims().to_vec(), values: var.flatten_all()?.to_vec1()? })
+    };
+    weights::save(path, &params.iter().map(to_param).collect::<candle_core::Result<Vec<_>>>()?)
+}
+
+/// Three candle_nn::Linear layers (x·Wᵀ + b, PyTorch's layout) that share the parameters' storage.
 struct Net {
     fc1: Linear,
     fc2: Linear,
     fc3: Linear,
 }
 
-/// A Linear layer with PyTorch's default init, weight *and* bias ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in));
-/// candle_nn::linear's own init differs (Kaiming-style weight, different bias bound).
-fn linear(vb: VarBuilder, fan_in: usize, fan_out: usize) -> candle_core::Result<Linear> {
-    let bound = 1.0 / (fan_in as f64).sqrt();
-    let init = Init::Uniform { lo: -bound, up: bound };
-    let weight = vb.get_with_hints((fan_out, fan_in), "weight", init)?;
-    let bias = vb.get_with_hints(fan_out, "bias", init)?;
-    Ok(Linear::new(weight, Some(bias)))
-}
-
 impl Net {
-    /// The variables live in the VarBuilder's VarMap as fc1.weight, fc1.bias, ... (PyTorch's names).
-    fn new(vb: VarBuilder) -> candle_core::Result<Self> {
-        let [(n1, i1, o1), (n2, i2, o2), (n3, i3, o3)] = LAYERS;
-        Ok(Net { fc1: linear(vb.pp(n1), i1, o1)?, fc2: linear(vb.pp(n2), i2, o2)?, fc3: linear(vb.pp(n3), i3, o3)? })
+    fn new(params: &Params) -> Net {
+        let tensor = |name: String| params[&name].as_tensor().clone(); // shares the Var's storage
+        let linear = |fc: &str| Linear::new(tensor(format!("{fc}.weight")), Some(tensor(format!("{fc}.bias"))));
+        Net { fc1: linear("fc1"), fc2: linear("fc2"), fc3: linear("fc3") }
     }
 }
 
 impl Module for Net {
+    /// The logits of a batch: fc1 → ReLU → fc2 → ReLU → fc3 (the loss applies the softmax).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.apply(&self.fc1)?.relu()?.apply(&self.fc2)?.relu()?.apply(&self.fc3)
     }
 }
 
-/// Redraw every variable from the row's own seeded RNG, with the same distribution as above:
-/// candle's CPU random numbers cannot be seeded (Device::set_seed fails on the CPU).
-fn init_params(varmap: &mut VarMap, rng: &mut ChaCha8Rng) -> Result<(), Failure> {
-    for (layer, fan_in, fan_out) in LAYERS {
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        for (name, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])] {
-            let count = shape.iter().product();
-            let values: Vec<f32> = (0..count).map(|_| rng.random_range(-bound..bound) as f32).collect();
-            varmap.set_one(format!("{layer}.{name}"), Tensor::from_vec(values, shape, &Device::Cpu)?)?;
-        }
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- optimiser
 /// SGD with momentum in PyTorch's form, no dampening, no Nesterov, no weight decay (SPEC.md §3):
-/// buf ← μ·buf + g (buf starts at 0, so the first step is buf = g); p ← p − lr·buf.
+/// buf ← μ·buf + g (buf starts at 0, so the first step is buf = g); p ← p − lr·buf. (candle_nn's SGD has no momentum.)
 struct SgdMomentum {
     vars: Vec<Var>,
     velocity: Vec<Tensor>,
@@ -88,20 +98,15 @@ struct SgdMomentum {
     momentum: f64,
 }
 
-struct SgdConfig {
-    lr: f64,
-    momentum: f64,
-}
-
-impl Optimizer for SgdMomentum {
-    type Config = SgdConfig;
-
-    fn new(vars: Vec<Var>, config: SgdConfig) -> candle_core::Result<Self> {
+impl SgdMomentum {
+    fn new(vars: Vec<Var>, lr: f64, momentum: f64) -> candle_core::Result<Self> {
         let velocity = vars.iter().map(|var| var.zeros_like()).collect::<candle_core::Result<_>>()?;
-        Ok(SgdMomentum { vars, velocity, lr: config.lr, momentum: config.momentum })
+        Ok(SgdMomentum { vars, velocity, lr, momentum })
     }
 
-    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+    /// Backpropagate `loss` through the graph that produced it, then update every parameter.
+    fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
+        let grads = loss.backward()?;
         for (var, buf) in self.vars.iter().zip(self.velocity.iter_mut()) {
             if let Some(grad) = grads.get(var) {
                 *buf = (buf.affine(self.momentum, 0.0)? + grad)?; // buf ← μ·buf + g
@@ -109,14 +114,6 @@ impl Optimizer for SgdMomentum {
             }
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr;
     }
 }
 
@@ -142,20 +139,21 @@ fn train_epoch(
     optimizer: &mut SgdMomentum,
     train: &Split,
     args: &Args,
-    rng: &mut ChaCha8Rng,
+    epoch: u64,
+    rng: &mut rng::Rng,
 ) -> candle_core::Result<(f64, f64)> {
-    let mut order: Vec<u32> = (0..train.len as u32).collect();
-    if args.shuffle {
-        order.shuffle(rng);
-    }
-    let (mut total_loss, mut correct) = (0.0, 0);
-    for batch in order.chunks(args.batch_size) {
+    let order = rng::epoch_order(train.len, args.shuffle, rng);
+    let batches = order.len().div_ceil(args.batch_size);
+    let (mut total_loss, mut correct, mut seen) = (0.0, 0, 0);
+    for (k, batch) in order.chunks(args.batch_size).enumerate() {
         let index = Tensor::from_slice(batch, batch.len(), &Device::Cpu)?;
         let x = train.images.index_select(&index, 0)?;
         let y = train.labels.index_select(&index, 0)?;
         let (loss, hits) = train_step(model, optimizer, &x, &y)?;
         total_loss += loss * batch.len() as f64;
         correct += hits;
+        seen += batch.len();
+        progress::train(epoch, args.epochs, k + 1, batches, || total_loss / seen as f64);
     }
     Ok((total_loss / train.len as f64, correct as f64 / train.len as f64))
 }
@@ -183,111 +181,45 @@ fn predict(model: &Net, images: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
 
 // ---------------------------------------------------------------- main
 fn run(args: &Args) -> Result<(), Failure> {
-    emit(
-        "start",
-        &[
-            ("row", "rust".into()),
-            ("language", format!("rust/{}", env!("MNIST_RUSTC_VERSION"))),
-            ("framework", format!("candle/{}", env!("MNIST_CANDLE_VERSION"))),
-            ("device", "cpu".into()),
-        ],
-    );
-    // --predict: classify the file's images with the loaded weights, no dataset, no training (cli.rs makes sure
-    // --load came with it).
+    log::start(ROW, concat!("candle/", env!("MNIST_CANDLE_VERSION")), "cpu");
+    // --predict: classify the file's images with the --load weights; no dataset, no training.
     if let (Some(path), Some(load)) = (&args.predict, &args.init) {
-        let model = Net::new(VarBuilder::from_tensors(weights::load(load)?, DType::F32, &Device::Cpu))?;
-        for (index, probabilities) in predict(&model, &data::read_images(path)?)?.iter().enumerate() {
-            emit_predict(index, probabilities);
+        let model = Net::new(&load_params(load)?);
+        let (pixels, count) = data::read_images(path)?;
+        let images = Tensor::from_vec(pixels, (count, data::PIXELS), &Device::Cpu)?;
+        for (index, probabilities) in predict(&model, &images)?.iter().enumerate() {
+            log::predict(index, probabilities);
         }
         return Ok(());
     }
-    emit(
-        "config",
-        &[
-            ("dataset", args.dataset.name().into()),
-            ("epochs", args.epochs.to_string()),
-            ("batch_size", args.batch_size.to_string()),
-            ("lr", args.lr.to_string()),
-            ("momentum", args.momentum.to_string()),
-            ("seed", args.seed.to_string()),
-            ("limit_train", args.limit_train.to_string()),
-            ("shuffle", u8::from(args.shuffle).to_string()),
-            ("init", u8::from(args.init.is_some()).to_string()),
-        ],
-    );
+    log::config(args);
+    let (splits, seconds) = data::load(args)?;
+    log::data(&splits, seconds);
+    let (train, val, test) = (to_tensors(splits.train)?, to_tensors(splits.val)?, to_tensors(splits.test)?);
 
-    let (splits, seconds) = data::load(&args.data_dir, args.dataset.name(), args.limit_train)?;
-    emit(
-        "data",
-        &[
-            ("train", splits.train.len.to_string()),
-            ("val", splits.val.len.to_string()),
-            ("test", splits.test.len.to_string()),
-            ("seconds", three(seconds)),
-        ],
-    );
-
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed as u64);
-    let mut varmap = VarMap::new();
-    let model = Net::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
-    match &args.init {
-        Some(path) => {
-            for (name, tensor) in weights::load(path)? {
-                varmap.set_one(name, tensor)?;
-            }
-        }
-        None => init_params(&mut varmap, &mut rng)?,
-    }
-    let mut optimizer = SgdMomentum::new(varmap.all_vars(), SgdConfig { lr: args.lr, momentum: args.momentum })?;
+    let mut rng = rng::seeded(args.seed);
+    let params = if let Some(path) = &args.init { load_params(path)? } else { init_params(&mut rng)? };
+    let model = Net::new(&params);
+    let mut optimizer = SgdMomentum::new(params.values().cloned().collect(), args.lr, args.momentum)?;
 
     for epoch in 1..=args.epochs {
         let started = Instant::now();
-        let (train_loss, train_acc) = train_epoch(&model, &mut optimizer, &splits.train, args, &mut rng)?;
+        let (train_loss, train_acc) = train_epoch(&model, &mut optimizer, &train, args, epoch, &mut rng)?;
         let seconds = started.elapsed().as_secs_f64();
-        if !train_loss.is_finite() {
-            return Err(Failure::Diverged(format!(
-                "training diverged in epoch {epoch}: the training loss is {train_loss}; try a smaller --lr"
-            )));
-        }
-        let (val_loss, val_acc) = evaluate(&model, &splits.val)?;
-        emit(
-            "epoch",
-            &[
-                ("epoch", epoch.to_string()),
-                ("train_loss", six(train_loss)),
-                ("train_acc", six(train_acc)),
-                ("val_loss", six(val_loss)),
-                ("val_acc", six(val_acc)),
-                ("seconds", three(seconds)),
-            ],
-        );
+        check_finite(epoch, train_loss)?;
+        let (val_loss, val_acc) = evaluate(&model, &val)?;
+        log::epoch(epoch, train_loss, train_acc, val_loss, val_acc, seconds);
     }
 
     let started = Instant::now();
-    let (test_loss, test_acc) = evaluate(&model, &splits.test)?;
-    let seconds = started.elapsed().as_secs_f64();
-    emit("test", &[("test_loss", six(test_loss)), ("test_acc", six(test_acc)), ("seconds", three(seconds))]);
+    let (test_loss, test_acc) = evaluate(&model, &test)?;
+    log::test(test_loss, test_acc, started.elapsed().as_secs_f64());
     if let Some(path) = &args.save {
-        weights::save(path, &varmap)?;
+        save_params(path, &params)?;
     }
     Ok(())
 }
 
 fn main() {
-    // A bug must still end in one `error:` line, not a panic message and backtrace.
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("error: internal error: {}", info.to_string().replace('\n', " "));
-    }));
-    let status = match cli::parse_args().and_then(|parsed| match parsed {
-        Parsed::Run(args) => run(&args),
-        Parsed::Help => Ok(()),
-    }) {
-        Ok(()) => 0,
-        Err(failure) => {
-            let _ = std::io::stdout().flush();
-            eprintln!("error: {}", one_line(&failure.to_string()));
-            failure.exit_code()
-        }
-    };
-    std::process::exit(status);
+    mnist_contract::main(ROW, ABOUT, run)
 }
