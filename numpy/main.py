@@ -6,14 +6,15 @@ hyperparameters. Run from the repository root:
     uv run --project numpy numpy/main.py --epochs 1
 """
 
+import math
 import time
 
 import numpy as np
 
-from mnist_common import check_finite, cli, data, log, run_main, weights
+from mnist_common import check_finite, cli, data, log, progress, read_inputs, run_main, weights
 
 # ---------------------------------------------------------------- data
-# mnist_common.data.load reads the IDX files and splits them (SPEC.md §1).
+# mnist_common.read_inputs reads the flags (SPEC.md §4) and the IDX files, and splits them (SPEC.md §1).
 
 # ---------------------------------------------------------------- model
 LAYERS = (("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10))
@@ -77,15 +78,19 @@ def train_step(params, velocity, x, labels, lr: float, momentum: float):
     return float(losses.sum()), int((logits.argmax(axis=1) == labels).sum())
 
 
-def train_epoch(params, velocity, x, y, args, rng):
-    total_loss, correct = 0.0, 0
+def train_epoch(params, velocity, x, y, args, rng, epoch: int):
+    """One pass over the training set; returns its mean loss and accuracy."""
+    total_loss, correct, seen = 0.0, 0, 0
+    batches = math.ceil(len(y) / args.batch_size)
     # A too-large --lr overflows the weights to inf and then NaN; the epoch's loss shows it and
     # check_finite() ends the run with one error line, so NumPy's RuntimeWarnings on the way are noise.
     with np.errstate(over="ignore", invalid="ignore"):
-        for batch in data.batches(len(y), args.batch_size, rng if args.shuffle else None):
+        for index, batch in enumerate(data.batches(len(y), args.batch_size, rng if args.shuffle else None), 1):
             loss, hits = train_step(params, velocity, x[batch], y[batch], args.lr, args.momentum)
             total_loss += loss
             correct += hits
+            seen += len(batch)
+            progress.train(epoch, args.epochs, index, batches, total_loss / seen)  # a few lines a second
     return total_loss / len(y), correct / len(y)
 
 
@@ -111,25 +116,23 @@ def predict(params, x):
 # ---------------------------------------------------------------- main
 def main():
     parser = cli.build_parser("Train the SPEC.md MLP on MNIST with hand-written NumPy backprop.")
-    args = cli.parse_args(parser)
+    inputs = read_inputs("numpy", parser)  # flags and files, checked; bad input ends the run here
+    args, splits = inputs.args, inputs.splits
     log.start("numpy", f"numpy/{np.__version__}")
     if args.predict:
-        params = weights.load(args.init)
-        for index, probabilities in enumerate(predict(params, data.read_images(args.predict))):
+        for index, probabilities in enumerate(predict(inputs.init, inputs.images)):
             log.predict(index, probabilities)
         return
     log.config(args)
-
-    splits, seconds = data.load(args)
-    log.data(splits, seconds)
+    log.data(splits, inputs.data_seconds)
 
     rng = np.random.default_rng(args.seed)
-    params = weights.load(args.init) if args.init else init_params(rng)
+    params = inputs.init if args.init else init_params(rng)
     velocity = {name: np.zeros_like(value) for name, value in params.items()}
 
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
-        train_loss, train_acc = train_epoch(params, velocity, splits.train_x, splits.train_y, args, rng)
+        train_loss, train_acc = train_epoch(params, velocity, splits.train_x, splits.train_y, args, rng, epoch)
         seconds = time.perf_counter() - started
         check_finite(epoch, train_loss)
         val_loss, val_acc = evaluate(params, splits.val_x, splits.val_y)
