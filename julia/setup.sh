@@ -9,7 +9,7 @@
 #      plus bullseye's libunwind8 1.3.2 unpacked privately into .toolchains/julia-libunwind/
 #      (bullseye's julia segfaults on any exception with bookworm's libunwind 1.6; see README.md).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/toolchain.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../common/julia/toolchain.sh"
 
 OFFICIAL_VERSION=1.10.9
 APT_INSTALL=(apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends)

@@ -1,14 +1,16 @@
-# Sourced by julia/run.sh and julia/setup.sh: where this row's Julia lives and how to find it.
+# Sourced by common/julia/julia.sh (which runs every Julia program of this project: the rows, the
+# contract library's tests) and by julia/setup.sh (which installs a Julia): where that Julia
+# lives and how to find it, with the platform workarounds it needs.
 #
 # find_julia sets JULIA (the binary) and, for Debian bullseye's julia 1.5.3, puts the private
-# libunwind 1.3.2 first on LD_LIBRARY_PATH (see README.md: with bookworm's libunwind 1.6 that
+# libunwind 1.3.2 first on LD_LIBRARY_PATH (see julia/README.md: with bookworm's libunwind 1.6 that
 # julia segfaults on the first exception thrown from compiled code). Order of preference:
 #   1. an official Julia >= 1.6 on PATH;
 #   2. the official build that setup.sh downloaded into .toolchains/julia/;
 #   3. /usr/bin/julia (bullseye's 1.5.3, installed by setup.sh) with the private libunwind.
 
-ROW_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(dirname "$ROW_DIR")"
+LIBRARY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"   # common/julia
+REPO_ROOT="$(cd "$LIBRARY_DIR/../.." && pwd)"
 TOOLCHAINS="$REPO_ROOT/.toolchains"
 OFFICIAL_DIR="$TOOLCHAINS/julia"                # official tarball, unpacked
 LIBUNWIND_DIR="$TOOLCHAINS/julia-libunwind"     # bullseye's libunwind8 1.3.2, dpkg -x'ed
@@ -45,7 +47,7 @@ find_julia() {
         export LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         # Its OpenBLAS 0.3.9 does not know recent Xeons and falls back to the SSE3 "Prescott"
         # kernels (5x slower here); name the kernel family the CPU's flags allow instead.
-        . "$ROW_DIR/../common/openblas-coretype.sh"
+        . "$REPO_ROOT/common/openblas-coretype.sh"
         return 0
     fi
     return 1
