@@ -201,15 +201,16 @@ typedef struct {
     int flops_per_cycle;
     double cores, ghz, nominal_ghz;
     double (*flops)(void);  /* floating-point operations done so far */
-    double flops_at_start, cpu_at_start, last_step;
-    double *step_seconds;
-    int64_t steps, max_steps;
+    double flops_at_start, cpu_at_start, last_step, flops_at_step, cpu_at_step;
+    double *step_seconds;  /* of this epoch's steps */
+    int64_t steps, capacity;
 } Perf;
 
-Perf perf_begin(const char *isa, int64_t threads, int flops_per_cycle, double measured_ghz,
-                double (*flops)(void), int64_t max_steps);
+/* isa names the kernels; fma_loop as for cpu_measured_ghz (run here); flops: the row's FLOP counter. */
+Perf perf_begin(const char *isa, int64_t threads, int flops_per_cycle, void (*fma_loop)(int64_t iterations),
+                double flops_per_iteration, double (*flops)(void));
 void perf_epoch_start(Perf *perf);
-void perf_step(Perf *perf);  /* after each training step */
+void perf_step(Perf *perf);  /* after each training step: its time, and the epoch's FLOP and CPU time so far */
 void perf_epoch_end(Perf *perf, int64_t epoch, int64_t full_steps, double seconds);
 void perf_end(Perf *perf);
 

@@ -106,9 +106,11 @@ static uint8_t *read_maybe_gzip(const char *path, int plain_ok, size_t *length) 
     if (plain_ok && !is_gzip(raw, *length)) return raw;
     jmp_buf *outer = fail_jump, here;  /* free raw also when gunzip fails */
     if (setjmp(here)) {
+        char message[sizeof fail_message];
+        memcpy(message, fail_message, sizeof message);
         free(raw);
         fail_jump = outer;
-        fail(fail_status, "%s", fail_message);
+        fail(fail_status, "%s", message);
     }
     fail_jump = &here;
     uint8_t *out = gunzip(path, raw, *length, length);

@@ -66,28 +66,36 @@ double cpu_measured_ghz(void (*fma_loop)(int64_t iterations), double flops_per_i
 }
 
 /* ================================================================ event=perf */
-Perf perf_begin(const char *isa, int64_t threads, int flops_per_cycle, double measured_ghz, double (*flops)(void),
-                int64_t max_steps) {
+Perf perf_begin(const char *isa, int64_t threads, int flops_per_cycle, void (*fma_loop)(int64_t iterations),
+                double flops_per_iteration, double (*flops)(void)) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    Perf perf = {.isa = isa, .threads = threads, .flops_per_cycle = flops_per_cycle,
-                 .cores = (double)(threads < cpus ? threads : cpus), .ghz = measured_ghz,
-                 .nominal_ghz = cpu_nominal_ghz(), .flops = flops, .max_steps = max_steps};
-    perf.step_seconds = malloc((size_t)(max_steps > 0 ? max_steps : 1) * sizeof *perf.step_seconds);
-    if (!perf.step_seconds) fail(EXIT_INTERNAL, "out of memory");
-    return perf;
+    return (Perf){.isa = isa, .threads = threads, .flops_per_cycle = flops_per_cycle,
+                  .cores = (double)(threads < cpus ? threads : cpus),
+                  .ghz = cpu_measured_ghz(fma_loop, flops_per_iteration, flops_per_cycle),
+                  .nominal_ghz = cpu_nominal_ghz(), .flops = flops};
 }
 
 void perf_epoch_start(Perf *perf) {
     perf->flops_at_start = perf->flops();
     perf->cpu_at_start = process_cpu_seconds();
     perf->steps = 0;
+    perf->flops_at_step = perf->flops_at_start;
+    perf->cpu_at_step = perf->cpu_at_start;
     perf->last_step = now_seconds();
 }
 
 void perf_step(Perf *perf) {
     double now = now_seconds();
-    if (perf->steps < perf->max_steps) perf->step_seconds[perf->steps++] = now - perf->last_step;
+    if (perf->steps == perf->capacity) {
+        double *bigger = realloc(perf->step_seconds, (size_t)(perf->capacity * 2 + 64) * sizeof *bigger);
+        if (!bigger) fail(EXIT_INTERNAL, "out of memory");
+        perf->step_seconds = bigger;
+        perf->capacity = perf->capacity * 2 + 64;
+    }
+    perf->step_seconds[perf->steps++] = now - perf->last_step;
     perf->last_step = now;
+    perf->flops_at_step = perf->flops();
+    perf->cpu_at_step = process_cpu_seconds();
 }
 
 static int by_value(const void *a, const void *b) {
@@ -98,7 +106,7 @@ static int by_value(const void *a, const void *b) {
 /* GEMM throughput of the epoch, and the fastest and the median of its first full_steps steps (the
  * full-size batches: a loaded machine stretches some steps, not all). */
 void perf_epoch_end(Perf *perf, int64_t epoch, int64_t full_steps, double seconds) {
-    double flops = perf->flops() - perf->flops_at_start, cpu = process_cpu_seconds() - perf->cpu_at_start;
+    double flops = perf->flops_at_step - perf->flops_at_start, cpu = perf->cpu_at_step - perf->cpu_at_start;
     int64_t full = full_steps > 0 && full_steps <= perf->steps ? full_steps : perf->steps;
     qsort(perf->step_seconds, (size_t)full, sizeof *perf->step_seconds, by_value);
     double fastest = full ? perf->step_seconds[0] : 0, median = full ? perf->step_seconds[full / 2] : 0;
