@@ -1,6 +1,8 @@
 /* The contract's flags (SPEC.md §4) through getopt_long: every value checked in full, every mistake
  * one error line in argparse's words (the Python rows' parser), exit status 2. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>

@@ -6,7 +6,9 @@
  *
  * The two OpenBLAS functions are weak references, so the library (and its tests) link without OpenBLAS;
  * a row that links it gets the real ones. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

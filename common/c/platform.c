@@ -1,6 +1,8 @@
 /* Platform plumbing: aligned memory with huge pages, the default thread count, CPU clock probes and the
  * `event=perf` line a row with its own kernels prints on stderr. None of it is part of the contract. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,9 @@
  *
  * Plain C asserts that keep going: every failed check prints `FAIL file:line: what`, the summary line counts
  * them, and the exit status is 1 when any failed. A library failure (fail()) is caught through fail_jump. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
