@@ -10,24 +10,29 @@ ahead of time, before epoch 1, and reported as the warm-up. Run from the reposit
 import math
 import time
 
+import numpy as np
+
+from mnist_common import check_finite, cli, log, progress, read_inputs, run_main, weights
+
+# ---------------------------------------------------------------- data
+# First the contract's inputs (SPEC.md §4): mnist_common reads and checks the flags, the IDX files
+# (SPEC.md §1) and any weights file before JAX loads, which takes seconds, so --help and bad input
+# are answered at once. The arrays go to the device once, and a batch is a slice of a shuffled
+# index array, gathered inside the train step.
+if __name__ == "__main__":
+    inputs = read_inputs("haiku", cli.build_parser("Train the SPEC.md MLP on MNIST with JAX + Haiku and optax."))
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-
-from mnist_common import check_finite, cli, data, log, run_main, weights
-
-LAYERS = (("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10))
-
-
-# ---------------------------------------------------------------- data
-# mnist_common.data.load reads the IDX files and splits them (SPEC.md §1); the arrays go to the
-# device once, and a batch is a slice of a shuffled index array, gathered inside the train step.
 
 
 # ---------------------------------------------------------------- model
-def mlp(x):
+LAYERS = (("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10))
+
+
+def forward(x):
     """784 → 512 → ReLU → 512 → ReLU → 10 logits.
 
     hk.Linear defaults to truncated-normal weights and zero biases; the contract wants
@@ -42,7 +47,7 @@ def mlp(x):
     return x
 
 
-network = hk.without_apply_rng(hk.transform(mlp))  # params: {"fc1": {"w": [in, out], "b": [out]}, ...}
+network = hk.without_apply_rng(hk.transform(forward))  # params: {"fc1": {"w": [in, out], "b": [out]}, ...}
 
 
 def init_params(seed: int):
@@ -90,13 +95,17 @@ def batch_sizes(count: int, batch_size: int) -> set[int]:
     return {min(batch_size, count), count % batch_size or min(batch_size, count)}
 
 
-def train_epoch(compiled, params, opt_state, images, labels, order, batch_size):
+def train_epoch(compiled, params, opt_state, images, labels, order, args, epoch: int):
     """One epoch over the given order; returns new state, mean training loss and accuracy."""
     loss_sum, hits = jnp.zeros(()), jnp.zeros((), jnp.int32)
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+    batches = math.ceil(len(order) / args.batch_size)
+    for index, start in enumerate(range(0, len(order), args.batch_size), 1):
+        batch = order[start:start + args.batch_size]
         params, opt_state, batch_loss, batch_hits = compiled[len(batch)](params, opt_state, images, labels, batch)
         loss_sum, hits = loss_sum + batch_loss, hits + batch_hits  # on the device: no wait per step
+        # The running loss is read from the device only for the few progress lines a second that print.
+        seen = start + len(batch)
+        progress.train(epoch, args.epochs, index, batches, lambda: float(loss_sum) / seen)
     return params, opt_state, float(loss_sum) / len(order), int(hits) / len(order)
 
 
@@ -115,29 +124,27 @@ def predict(params, images):
 
 
 # ---------------------------------------------------------------- main
-def main():
-    parser = cli.build_parser("Train the SPEC.md MLP on MNIST with JAX + Haiku and optax.")
-    args = cli.parse_args(parser)
+def main(inputs):
+    args, splits = inputs.args, inputs.splits
     device = jax.devices()[0]
     log.start("haiku", f"haiku/{hk.__version__}+jax/{jax.__version__}", device.platform)
     if args.predict:
-        params = params_from_tensors(weights.load(args.init))
-        for index, probabilities in enumerate(np.asarray(predict(params, data.read_images(args.predict)))):
+        params = params_from_tensors(inputs.init)
+        for index, probabilities in enumerate(np.asarray(predict(params, inputs.images))):
             log.predict(index, probabilities)
         return
     log.config(args)
-
-    splits, seconds = data.load(args)
-    log.data(splits, seconds)
+    log.data(splits, inputs.data_seconds)
     train_x, train_y, val_x, val_y, test_x, test_y = map(jax.device_put, splits)  # labels become int32
 
-    params = params_from_tensors(weights.load(args.init)) if args.init else init_params(args.seed)
+    params = params_from_tensors(inputs.init) if args.init else init_params(args.seed)
     optimizer = optax.sgd(args.lr, momentum=args.momentum)
     opt_state = optimizer.init(params)
     rng = np.random.default_rng(args.seed)
 
     # Warm-up: compile the train step for each batch shape it will see (a partial last batch is a
     # second shape) and the evaluation, so no epoch pays for compilation.
+    progress.warmup()
     started = time.perf_counter()
     train_step = make_train_step(optimizer)
     compiled = {} if args.epochs == 0 else {
@@ -151,7 +158,7 @@ def main():
         order = (rng.permutation(count) if args.shuffle else np.arange(count)).astype(np.int32)
         started = time.perf_counter()
         params, opt_state, train_loss, train_acc = train_epoch(compiled, params, opt_state, train_x, train_y,
-                                                               order, args.batch_size)
+                                                               order, args, epoch)
         seconds = time.perf_counter() - started
         check_finite(epoch, train_loss)
         val_loss, val_acc = map(float, evaluate_compiled(params, val_x, val_y))
@@ -165,4 +172,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, inputs)
