@@ -6,48 +6,26 @@ Run from the repository root:
     uv run --project tensorflow tensorflow/main.py --epochs 1
 """
 
-import contextlib
 import math
-import os
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from mnist_common import check_finite, cli, data, log, run_main, weights
+from mnist_common import check_finite, cli, log, progress, quiet, read_inputs, run_main, weights
 
+# ---------------------------------------------------------------- data
+# First the contract's inputs (SPEC.md §4): mnist_common reads and checks the flags, the IDX files
+# (SPEC.md §1) and any weights file before TensorFlow loads, which takes seconds, so --help and bad
+# input are answered at once. tf.data then batches the arrays.
+if __name__ == "__main__":
+    parser = cli.build_parser("Train the SPEC.md MLP on MNIST with TensorFlow / Keras (model.fit).")
+    parser.add_argument("--save-keras", type=cli.output_file("--save-keras", ".keras"), metavar="FILE",
+                        help="also write Keras's own .keras archive (model and optimizer state) to FILE")
+    inputs = read_inputs("tensorflow", parser)
 
-@contextlib.contextmanager
-def without_native_chatter():
-    """TensorFlow's C++ libraries log a start-up banner to stderr that TF_CPP_MIN_LOG_LEVEL no longer
-    reaches (it is written before absl logging is set up). Capture file descriptor 2 while they load
-    and pass on every line except that banner."""
-    noise = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the rest of TensorFlow's C++ info and warnings
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as captured:
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if not any(text in line for text in noise):
-                    print(line, file=sys.stderr)
-
-
-with without_native_chatter():
+with quiet.tensorflow():  # TensorFlow's C++ libraries greet stderr while they load
     import keras
     import tensorflow as tf
 
-LAYERS = (("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10))
 
-
-# ---------------------------------------------------------------- data
-# mnist_common.data.load reads the IDX files and splits them (SPEC.md §1); tf.data batches them.
 def make_dataset(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
     """Batches of (images, labels); shuffled afresh every epoch (a full-size buffer) when asked."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -57,11 +35,15 @@ def make_dataset(images, labels, batch_size: int, shuffle: bool = False, seed: i
 
 
 # ---------------------------------------------------------------- model
-def build_model(seed: int) -> keras.Sequential:
+LAYERS = (("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10))
+
+
+def init_params(seed: int) -> keras.Sequential:
     """784 → 512 → ReLU → 512 → ReLU → 10 logits, no softmax (the loss takes logits).
 
     Keras defaults to Glorot weights and zero biases; the contract wants PyTorch's
-    U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for weights and biases alike.
+    U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for weights and biases alike. The model's
+    forward pass is the Sequential's own call: model(x).
     """
     seeds = keras.random.SeedGenerator(seed)
     layers = [keras.Input(shape=(784,))]
@@ -92,6 +74,8 @@ def set_weights(model: keras.Model, tensors: dict) -> None:
 
 
 # ---------------------------------------------------------------- train step
+# Keras owns the train step (Model.train_step) and the epoch loop (model.fit); compile() picks
+# the loss and optimiser they use, and a Callback prints the contract's lines from fit's hooks.
 def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
     """Keras's SGD keeps v = momentum*v - lr*g and adds v to the weights: for a constant learning
     rate that is PyTorch's buf = momentum*buf + g, p -= lr*buf, with v = -lr*buf."""
@@ -103,17 +87,22 @@ def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
 
 
 class ContractLog(keras.callbacks.Callback):
-    """Prints the contract's warmup and epoch lines (SPEC.md §6) from model.fit's hooks.
+    """Prints the contract's warmup and epoch lines (SPEC.md §6) and its progress lines from model.fit's hooks.
 
-    Keras's epoch logs are already the contract's: `loss` and `accuracy` are means over the
-    epoch's examples as they were trained (weighted by batch size), `val_*` over the split.
+    Keras's logs are already the contract's: `loss` and `accuracy` are means over the epoch's
+    examples as they were trained so far (weighted by batch size), `val_*` over the split.
     fit() runs validation inside the epoch, so an epoch's seconds stop at its last training
     batch. The first call of the train function traces it into a graph: that first step is
     reported as the warm-up and not counted in epoch 1.
     """
 
+    def __init__(self, batches: int):
+        super().__init__()
+        self.batches = batches  # training batches per epoch
+
     def on_train_batch_begin(self, batch, logs=None):
         if not hasattr(self, "warmup_started"):
+            progress.warmup()
             self.warmup_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -122,8 +111,10 @@ class ContractLog(keras.callbacks.Callback):
             self.warmup_seconds = self.train_ended - self.warmup_started
             log.warmup(self.warmup_seconds)
             self.epoch_started = self.train_ended
+        progress.train(self.epoch, self.params["epochs"], batch + 1, self.batches, logs["loss"])
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
         self.epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -145,50 +136,43 @@ def predict(model: keras.Model, images):
 
 
 # ---------------------------------------------------------------- main
-def save(model: keras.Model, path: Path) -> None:
-    """The contract's safetensors file, and Keras's own .keras archive next to it (same stem)."""
-    weights.save(path, get_weights(model))
-    native = path.with_suffix(".keras")
-    if native != path:
-        model.save(native)
-
-
-def main():
-    parser = cli.build_parser("Train the SPEC.md MLP on MNIST with TensorFlow / Keras (model.fit).")
-    args = cli.parse_args(parser)
+def main(inputs):
+    args, splits = inputs.args, inputs.splits
     log.start("tensorflow", f"tensorflow/{tf.__version__}", "cpu")  # the tensorflow-cpu wheel
     if args.predict:
-        model = build_model(args.seed)
-        set_weights(model, weights.load(args.init))
-        for index, probabilities in enumerate(predict(model, data.read_images(args.predict))):
+        model = init_params(args.seed)
+        set_weights(model, inputs.init)
+        for index, probabilities in enumerate(predict(model, inputs.images)):
             log.predict(index, probabilities)
         return
     log.config(args)
-
-    splits, seconds = data.load(args)
-    log.data(splits, seconds)
+    log.data(splits, inputs.data_seconds)
     train = make_dataset(splits.train_x, splits.train_y, args.batch_size, args.shuffle, args.seed)
     val = make_dataset(splits.val_x, splits.val_y, 1000)
     test = make_dataset(splits.test_x, splits.test_y, 1000)
 
     keras.utils.set_random_seed(args.seed)
-    model = build_model(args.seed)
+    model = init_params(args.seed)
     if args.init:
-        set_weights(model, weights.load(args.init))
+        set_weights(model, inputs.init)
     compile_model(model, args.lr, args.momentum)
 
     if args.epochs > 0:
-        # verbose=0: Keras's progress bar would go to stdout, which carries only the log lines.
+        # verbose=0: Keras's progress bar would go to stdout, which carries only the log lines;
+        # the callback prints the contract's progress lines on stderr instead.
         # shuffle=False: the tf.data pipeline shuffles; fit() cannot shuffle a Dataset itself.
-        model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[ContractLog()],
+        batches = math.ceil(len(splits.train_y) / args.batch_size)
+        model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[ContractLog(batches)],
                   shuffle=False, verbose=0)
 
     started = time.perf_counter()
     test_loss, test_acc = evaluate(model, test)
     log.test(test_loss, test_acc, time.perf_counter() - started)
     if args.save:
-        save(model, args.save)
+        weights.save(args.save, get_weights(model))
+    if args.save_keras:
+        model.save(args.save_keras)  # Keras's own archive, only when asked (SPEC.md §8)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, inputs)
