@@ -7,12 +7,18 @@ configure_optimizers) and a Callback prints the contract's log lines. Run from t
     uv run --project lightning lightning/main.py --epochs 1
 """
 
-import logging
 import os
-import sys
 import tempfile
 import time
-import warnings
+
+from mnist_common import check_finite, cli, log, progress, quiet, read_inputs, run_main, weights
+
+# ---------------------------------------------------------------- data
+# First the contract's inputs (SPEC.md §4): mnist_common reads and checks the flags, the IDX files
+# (SPEC.md §1) and any weights file before Lightning loads, which takes seconds, so --help and bad
+# input are answered at once.
+if __name__ == "__main__":
+    inputs = read_inputs("lightning", cli.build_parser("Train the SPEC.md MLP on MNIST with PyTorch Lightning."))
 
 import lightning as L
 import torch
@@ -20,18 +26,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from mnist_common import check_finite, cli, data, log, run_main, weights
 
-
-# ---------------------------------------------------------------- data
 class MNISTDataModule(L.LightningDataModule):
-    """The splits from mnist_common.data.load (SPEC.md §1), served as whole batches.
+    """The splits that mnist_common read (SPEC.md §1), served as whole batches.
 
     The sampler yields a list of indices per batch and the DataLoader has batch_size=None,
     so each batch is one tensor index of the TensorDataset — no per-example Python work.
     """
 
-    def __init__(self, splits: data.Splits, batch_size: int, shuffle: bool, seed: int):
+    def __init__(self, splits, batch_size: int, shuffle: bool, seed: int):
         super().__init__()
         self.splits, self.batch_size, self.shuffle = splits, batch_size, shuffle
         self.generator = torch.Generator().manual_seed(seed)  # one stream, a fresh order every epoch
@@ -57,9 +60,11 @@ class MNISTDataModule(L.LightningDataModule):
 
 # ---------------------------------------------------------------- model
 class MNISTModule(L.LightningModule):
-    """784 → 512 → ReLU → 512 → ReLU → 10 logits. nn.Linear's default init is the contract's.
+    """784 → 512 → ReLU → 512 → ReLU → 10 logits.
 
     The layers sit directly on the module, so its state_dict has the contract's names (fc1.weight, ...).
+    Lightning names the steps: training_step is the train step, the Trainer's fit loop the
+    train epoch, validation_step and test_step evaluate, predict_step predicts.
     """
 
     def __init__(self, lr: float, momentum: float):
@@ -78,7 +83,7 @@ class MNISTModule(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
 
     # ------------------------------------------------------------ train step
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch, batch_idx):  # Lightning's own name for train_step
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
@@ -109,8 +114,17 @@ class MNISTModule(L.LightningModule):
         self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
 
 
+def init_params(args, tensors: dict | None = None) -> MNISTModule:
+    """nn.Linear's default init is the contract's: U(±1/sqrt(fan_in)). Or the given weights, by name."""
+    L.seed_everything(args.seed, verbose=False)
+    model = MNISTModule(args.lr, args.momentum)
+    if tensors is not None:
+        model.load_state_dict({name: torch.from_numpy(array) for name, array in tensors.items()})
+    return model
+
+
 class ContractLog(L.Callback):
-    """Prints the contract's epoch and test lines (SPEC.md §6) from the Trainer's hooks.
+    """Prints the contract's epoch and test lines (SPEC.md §6), and its progress lines, from the Trainer's hooks.
 
     An epoch's seconds run from the first training batch to the end of the last one
     (waiting for the GPU), so validation is not counted.
@@ -118,8 +132,14 @@ class ContractLog(L.Callback):
 
     def on_train_epoch_start(self, trainer, module):
         self.started = time.perf_counter()
+        self.loss_sum, self.seen = torch.zeros((), device=module.device), 0
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        size = len(batch[1])
+        self.loss_sum += outputs["loss"].detach() * size  # on the device: read only when a line prints
+        self.seen += size
+        progress.train(trainer.current_epoch + 1, trainer.max_epochs, batch_idx + 1, trainer.num_training_batches,
+                       lambda: self.loss_sum.item() / self.seen)
         if batch_idx + 1 == trainer.num_training_batches:
             synchronize(module.device)
             self.train_seconds = time.perf_counter() - self.started
@@ -145,52 +165,35 @@ def synchronize(device: torch.device) -> None:
 
 
 # ---------------------------------------------------------------- main
-def quiet_lightning() -> None:
-    """Lightning's info chatter goes to stderr already; drop the tips that do not apply to this row."""
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
-    # lightning 2.6 still builds torch's LeafSpec, which torch 2.15 marks deprecated; harmless.
-    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*", category=FutureWarning)
-
-
-def make_trainer(epochs: int, run_dir: str, progress_bar: bool) -> L.Trainer:
+def make_trainer(epochs: int, run_dir: str) -> L.Trainer:
     """Lightning's own output (a CSV of the epoch metrics) goes to $MNIST_RUN_DIR when the runner sets it.
 
-    Lightning's progress bar writes to stdout, so it is shown only when stdout is a terminal."""
+    Lightning's progress bar is off: it writes to stdout, and the contract's progress lines say the same."""
     logger = L.pytorch.loggers.CSVLogger(run_dir, name="lightning_logs") if os.environ.get("MNIST_RUN_DIR") else False
     return L.Trainer(
         accelerator="auto", devices=1, max_epochs=epochs, default_root_dir=run_dir, logger=logger,
         enable_checkpointing=False,  # --save writes the contract's weights file instead
         enable_model_summary=False, num_sanity_val_steps=0,
-        enable_progress_bar=progress_bar and sys.stdout.isatty(), callbacks=[ContractLog()],
+        enable_progress_bar=False, callbacks=[ContractLog()],
     )
 
 
-def main():
-    parser = cli.build_parser("Train the SPEC.md MLP on MNIST with PyTorch Lightning.")
-    args = cli.parse_args(parser)
-    quiet_lightning()
+def main(inputs):
+    args = inputs.args
+    quiet.lightning()
     with tempfile.TemporaryDirectory(prefix="mnist-lightning-") as scratch:
-        trainer = make_trainer(args.epochs, os.environ.get("MNIST_RUN_DIR") or scratch, progress_bar=not args.predict)
+        trainer = make_trainer(args.epochs, os.environ.get("MNIST_RUN_DIR") or scratch)
         log.start("lightning", f"lightning/{L.__version__}", trainer.strategy.root_device.type)
         if args.predict:
-            model = MNISTModule(args.lr, args.momentum)
-            model.load_state_dict({name: torch.from_numpy(array) for name, array in weights.load(args.init).items()})
-            images = DataLoader(TensorDataset(torch.from_numpy(data.read_images(args.predict))), batch_size=1000)
+            model = init_params(args, inputs.init)
+            images = DataLoader(TensorDataset(torch.from_numpy(inputs.images)), batch_size=1000)
             for index, probabilities in enumerate(torch.cat(trainer.predict(model, images)).numpy()):
                 log.predict(index, probabilities)
             return
         log.config(args)
-
-        splits, seconds = data.load(args)
-        log.data(splits, seconds)
-        datamodule = MNISTDataModule(splits, args.batch_size, args.shuffle, args.seed)
-
-        L.seed_everything(args.seed, verbose=False)
-        model = MNISTModule(args.lr, args.momentum)
-        if args.init:
-            model.load_state_dict({name: torch.from_numpy(array) for name, array in weights.load(args.init).items()})
+        log.data(inputs.splits, inputs.data_seconds)
+        datamodule = MNISTDataModule(inputs.splits, args.batch_size, args.shuffle, args.seed)
+        model = init_params(args, inputs.init)
 
         if args.epochs > 0:
             trainer.fit(model, datamodule=datamodule)
@@ -200,4 +203,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, inputs)
