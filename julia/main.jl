@@ -1,10 +1,7 @@
-# MNIST in Julia, from scratch: standard library only (LinearAlgebra's BLAS products, Random),
-# the forward pass, backpropagation and SGD with momentum by hand. The contract's plumbing
-# (SPEC.md) is the MnistContract module in common/julia/. Run: julia/run.sh --epochs 1
-#
-# Julia arrays are column-major, so one example is one *column*: images are [784, n] and
-# activations [features, batch]. The weights keep PyTorch's [out, in] shape, so every layer
-# reads as the math does: h = W * x .+ b.
+# MNIST in Julia, from scratch: the forward pass, backpropagation and SGD with momentum by hand,
+# BLAS for the matrix products. The contract's plumbing (SPEC.md) is common/julia/'s MnistContract.
+# Julia arrays are column-major, so one example is one *column*: images are [784, n], activations
+# [features, batch]. The weights keep PyTorch's [out, in] shape: each layer reads h = W * x .+ b.
 include(joinpath(@__DIR__, "..", "common", "julia", "src", "MnistContract.jl"))
 using .MnistContract
 using LinearAlgebra, Random
@@ -12,33 +9,23 @@ using LinearAlgebra, Random
 const ROW = "julia"
 
 # ---------------------------------------------------------------- data
-# MnistContract.load_mnist reads the IDX files and splits them (SPEC.md §1): Float32 [784, n]
-# images scaled to [0, 1], one image per column, and Int labels 0–9.
+# MnistContract.load_mnist reads and splits the IDX files (SPEC.md §1): Float32 [784, n] images in
+# [0, 1], one image per column, and Int labels 0–9.
 
 # ---------------------------------------------------------------- model
-"The six tensors, in PyTorch's names and [out, in] shapes."
-struct Params
-    fc1_weight::Matrix{Float32}
-    fc1_bias::Vector{Float32}
-    fc2_weight::Matrix{Float32}
-    fc2_bias::Vector{Float32}
-    fc3_weight::Matrix{Float32}
-    fc3_bias::Vector{Float32}
-end
-
-# The six arrays in the weights file's order (TENSOR_NAMES, as load_weights and save_weights use).
-tensors(p::Params) = (p.fc1_weight, p.fc1_bias, p.fc2_weight, p.fc2_bias, p.fc3_weight, p.fc3_bias)
-zeros_like(p::Params) = Params(map(zero, tensors(p))...)
+"The six tensors: a NamedTuple, PyTorch's names and [out, in] shapes, in the weights file's order."
+const Params = NamedTuple{(:fc1_weight, :fc1_bias, :fc2_weight, :fc2_bias, :fc3_weight, :fc3_bias),
+                          Tuple{Matrix{Float32},Vector{Float32},Matrix{Float32},Vector{Float32},Matrix{Float32},Vector{Float32}}}
+zeros_like(p) = map(zero, p)
 
 "PyTorch's nn.Linear default: weights and biases ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in))."
 function init_params(rng::AbstractRNG)
     drawn = Array{Float32}[]
     for (fan_in, fan_out) in ((784, 512), (512, 512), (512, 10)), dims in ((fan_out, fan_in), (fan_out,))
-        bound = Float32(1 / sqrt(fan_in))  # for fc1, fc2, fc3: a weight, then its bias
-        # one draw per element, in Julia's (column-major) element order
+        bound = Float32(1 / sqrt(fan_in))  # fc1, fc2, fc3: a weight, then its bias, in column-major order
         push!(drawn, [(2f0 * rand(rng, Float32) - 1f0) * bound for _ in CartesianIndices(dims)])
     end
-    return Params(drawn...)
+    return Params(Tuple(drawn))
 end
 
 "Every buffer one batch of `n` examples needs, allocated once per batch size."
@@ -59,23 +46,34 @@ Workspace(n::Int) = Workspace(zeros(Float32, PIXELS, n), zeros(Int, n),
 "The examples `indices` (columns of x, entries of y) in a workspace (`cache`: one per batch size)."
 function load_batch!(cache::Dict{Int,Workspace}, x::Matrix{Float32}, y::Vector{Int}, indices)
     ws = get!(() -> Workspace(length(indices)), cache, length(indices))
-    ws.x .= view(x, :, indices)
-    ws.labels .= view(y, indices)
+    for (k, index) in enumerate(indices)  # example `index` becomes column k
+        copyto!(ws.x, (k - 1) * PIXELS + 1, x, (index - 1) * PIXELS + 1, PIXELS)
+        ws.labels[k] = y[index]
+    end
     return ws
 end
 
-"C = op(A)·op(B) into the preallocated C, op being 'N' (as is) or 'T' (transposed): BLAS sgemm."
-gemm!(C::Matrix{Float32}, tA::Char, A::Matrix{Float32}, tB::Char, B::Matrix{Float32}) =
-    BLAS.gemm!(tA, tB, 1f0, A, B, 0f0, C)
+# C = op(A)·op(B) into the preallocated C, op being 'N' (as is) or 'T' (transposed): BLAS sgemm.
+gemm!(C, tA, A, tB, B) = BLAS.gemm!(tA, tB, 1f0, A, B, 0f0, C)
+
+# Elementwise steps are @inbounds @simd loops: on Julia 1.5 a broadcast like z .= max.(z .+ b, 0f0) is slower.
+"z .+= b (b along the batch), then the ReLU z = max(z, 0) when `relu`: in place."
+function add_bias!(z::Matrix{Float32}, b::Vector{Float32}; relu::Bool)
+    @inbounds for j in axes(z, 2)
+        @simd for i in axes(z, 1)
+            z[i, j] = relu ? max(z[i, j] + b[i], 0f0) : z[i, j] + b[i]
+        end
+    end
+end
 
 "Logits for the batch in ws.x, keeping the hidden activations that backward! needs."
-function forward!(ws::Workspace, p::Params)
+function forward!(ws::Workspace, p)
     gemm!(ws.h1, 'N', p.fc1_weight, 'N', ws.x)        # [512, n] = W1 · x
-    ws.h1 .= max.(ws.h1 .+ p.fc1_bias, 0f0)           # + b1 (along the batch), then ReLU
+    add_bias!(ws.h1, p.fc1_bias; relu=true)
     gemm!(ws.h2, 'N', p.fc2_weight, 'N', ws.h1)
-    ws.h2 .= max.(ws.h2 .+ p.fc2_bias, 0f0)
+    add_bias!(ws.h2, p.fc2_bias; relu=true)
     gemm!(ws.logits, 'N', p.fc3_weight, 'N', ws.h2)
-    ws.logits .+= p.fc3_bias
+    add_bias!(ws.logits, p.fc3_bias; relu=false)
     return ws.logits
 end
 
@@ -91,9 +89,8 @@ function softmax_cross_entropy!(ws::Workspace)
         end
         sum_exp = 0f0
         for i in axes(logits, 1)
-            e = exp(logits[i, j] - top)  # shifted by the maximum: exp() cannot overflow
-            grad[i, j] = e
-            sum_exp += e
+            grad[i, j] = exp(logits[i, j] - top)  # shifted by the maximum: exp() cannot overflow
+            sum_exp += grad[i, j]
         end
         class = ws.labels[j] + 1
         total += log(sum_exp) - (logits[class, j] - top)
@@ -105,33 +102,43 @@ function softmax_cross_entropy!(ws::Workspace)
     return total, hits
 end
 
+"grad .*= (h .> 0): the ReLU's derivative, in place."
+function relu_backward!(grad::Matrix{Float32}, h::Matrix{Float32})
+    @inbounds @simd for i in eachindex(grad, h)
+        grad[i] = ifelse(h[i] > 0f0, grad[i], 0f0)
+    end
+end
+
 """Backpropagation through fc3 → ReLU → fc2 → ReLU → fc1 into `grads`. A weight's gradient is
 g · inputᵀ, a bias's the sum of g over the batch, and a ReLU passes g only where it was active."""
-function backward!(grads::Params, ws::Workspace, p::Params)
+function backward!(grads, ws::Workspace, p)
     gemm!(grads.fc3_weight, 'N', ws.grad_logits, 'T', ws.h2)   # g · h2ᵀ
     sum!(grads.fc3_bias, ws.grad_logits)
     gemm!(ws.grad_h2, 'T', p.fc3_weight, 'N', ws.grad_logits)   # W3ᵀ · g
-    ws.grad_h2 .= ifelse.(ws.h2 .> 0f0, ws.grad_h2, 0f0)
+    relu_backward!(ws.grad_h2, ws.h2)
     gemm!(grads.fc2_weight, 'N', ws.grad_h2, 'T', ws.h1)
     sum!(grads.fc2_bias, ws.grad_h2)
     gemm!(ws.grad_h1, 'T', p.fc2_weight, 'N', ws.grad_h2)
-    ws.grad_h1 .= ifelse.(ws.h1 .> 0f0, ws.grad_h1, 0f0)
+    relu_backward!(ws.grad_h1, ws.h1)
     gemm!(grads.fc1_weight, 'N', ws.grad_h1, 'T', ws.x)
     sum!(grads.fc1_bias, ws.grad_h1)
-    return grads
 end
 
 # ---------------------------------------------------------------- train step (SPEC.md §3)
 "PyTorch's SGD with momentum, in place: v = μ·v + g; p -= lr·v."
-sgd!(p::Array{Float32}, v::Array{Float32}, g::Array{Float32}, lr::Float32, momentum::Float32) =
-    (v .= momentum .* v .+ g; p .-= lr .* v)
+function sgd!(p::Array{Float32}, v::Array{Float32}, g::Array{Float32}, lr::Float32, momentum::Float32)
+    @inbounds @simd for i in eachindex(p, v, g)
+        v[i] = momentum * v[i] + g[i]
+        p[i] -= lr * v[i]
+    end
+end
 
 "One SGD step on the batch in ws; returns the batch's summed loss and number of hits."
-function train_step!(p::Params, velocity::Params, grads::Params, ws::Workspace, lr::Float32, momentum::Float32)
+function train_step!(p, velocity, grads, ws::Workspace, lr::Real, momentum::Real)
     forward!(ws, p)
     loss, hits = softmax_cross_entropy!(ws)
     backward!(grads, ws, p)
-    map((pk, vk, gk) -> sgd!(pk, vk, gk, lr, momentum), tensors(p), tensors(velocity), tensors(grads))
+    map((pk, vk, gk) -> sgd!(pk, vk, gk, Float32(lr), Float32(momentum)), values(p), values(velocity), values(grads))
     return loss, hits
 end
 
@@ -140,12 +147,11 @@ in consecutive batches, the last one partial; the mean loss and accuracy as they
 function train_epoch!(p, velocity, grads, cache, x, y, args, rng, epoch)
     n = length(y)
     order = args.shuffle ? randperm(rng, n) : collect(1:n)
-    lr, momentum = Float32(args.lr), Float32(args.momentum)
     total_loss, correct = 0.0, 0
     for (batch, start) in enumerate(1:args.batch_size:n)
         stop = min(start + args.batch_size - 1, n)
         ws = load_batch!(cache, x, y, view(order, start:stop))
-        loss, hits = train_step!(p, velocity, grads, ws, lr, momentum)
+        loss, hits = train_step!(p, velocity, grads, ws, args.lr, args.momentum)
         total_loss, correct = total_loss + loss, correct + hits
         progress_train(epoch, args.epochs, batch, cld(n, args.batch_size), total_loss / stop)
     end
@@ -154,7 +160,7 @@ end
 
 # ---------------------------------------------------------------- evaluate
 "Mean loss and accuracy over a whole split."
-function evaluate(p::Params, cache, x::Matrix{Float32}, y::Vector{Int}; batch_size::Int=1000)
+function evaluate(p, cache, x::Matrix{Float32}, y::Vector{Int}; batch_size::Int=1000)
     n = length(y)
     total_loss, correct = 0.0, 0
     for start in 1:batch_size:n
@@ -167,41 +173,36 @@ function evaluate(p::Params, cache, x::Matrix{Float32}, y::Vector{Int}; batch_si
 end
 
 "Softmax probabilities [10, n] of each image's ten classes (--predict)."
-function predict(p::Params, x::Matrix{Float32})
+function predict(p, x::Matrix{Float32})
     ws = Workspace(size(x, 2))
-    copyto!(ws.x, x)
+    copyto!(ws.x, x)  # all the images in one batch
     logits = forward!(ws, p)
     exp_logits = exp.(logits .- maximum(logits; dims=1))
     return exp_logits ./ sum(exp_logits; dims=1)
 end
 
 # ---------------------------------------------------------------- main
-"""Load the data, train, evaluate, save (or, with --predict, classify a file's images): the log
-lines of SPEC.md §6 on stdout. `args` are the parsed flags (MnistContract.run_main, below)."""
+"Train, evaluate, save (or classify --predict's images) with the flags `args`: SPEC.md §6's log lines."
 function main(args::Args)
     compile_seconds = seconds_since(LOADED_NS)  # Julia compiled main and its callees
     log_start(ROW)
     if args.predict !== nothing  # classify the file's images (a line each): no dataset, no training
-        return log_predict(predict(Params(load_weights(args.init)...), read_images(args.predict)))
+        return log_predict(predict(Params(Tuple(load_weights(args.init))), read_images(args.predict)))
     end
     log_config(args)
     data, seconds = load_mnist(args)
     log_data(data, seconds)
 
     rng = MersenneTwister(args.seed)
-    params = args.init !== nothing ? Params(load_weights(args.init)...) : init_params(rng)
+    params = args.init !== nothing ? Params(Tuple(load_weights(args.init))) : init_params(rng)
     velocity, grads = zeros_like(params), zeros_like(params)
     cache = Dict{Int,Workspace}()
 
-    # Warm-up: Julia compiled main and all it calls just before main ran (compile_seconds); then one
-    # training step (on scratch parameters) and one small evaluation run what is still compiled lazily.
+    # Warm-up: Julia compiled main and its callees as main began; a scratch step runs what is left.
     progress_warmup()
     t0 = time_ns()
-    if args.epochs > 0
-        ws = load_batch!(cache, data.train_x, data.train_y, 1:min(args.batch_size, length(data.train_y)))
-        train_step!(zeros_like(params), zeros_like(params), zeros_like(params), ws, 1f0, 0.9f0)
-        evaluate(params, Dict{Int,Workspace}(), data.val_x[:, 1:2], data.val_y[1:2])
-    end
+    ws = load_batch!(cache, data.train_x, data.train_y, 1:min(args.batch_size, length(data.train_y)))
+    train_step!(map(copy, params), zeros_like(params), zeros_like(params), ws, args.lr, args.momentum)
     log_warmup(compile_seconds + seconds_since(t0))
 
     for epoch in 1:args.epochs
@@ -216,7 +217,7 @@ function main(args::Args)
     t0 = time_ns()
     test_loss, test_acc = evaluate(params, cache, data.test_x, data.test_y)
     log_test(test_loss, test_acc, seconds_since(t0))
-    args.save !== nothing && save_weights(args.save, tensors(params))
+    args.save !== nothing && save_weights(args.save, params)
 end
 
 # Parse the flags, then call main; the contract's errors become one `error:` line and exit status.

@@ -210,7 +210,7 @@ counts = try
               "event=progress stage=warmup\n"
         # rate limit: at least 0.25 s since the previous progress line, whatever its stage
         t = UInt64(10)^12
-        captured(() -> C.progress("warmup"; now=t), :stderr)
+        captured(() -> C.progress("warmup", (), t), :stderr)
         @test captured(() -> @test(!progress_train(1, 5, 1, 391, 2.3; now=t + 249_999_999)), :stderr) == ""
         @test captured(() -> @test(progress_train(1, 5, 2, 391, 2.3015234; now=t + 250_000_000)), :stderr) ==
               "event=progress stage=train epoch=1 epochs=5 batch=2 batches=391 loss=2.301523\n"
