@@ -387,5 +387,6 @@ catch error
     println("$(error.pass) passed, $(error.fail + error.error) failed")
     exit(1)
 end
-passed = Test.get_test_counts(counts)
-println("$(passed[1] + passed[5]) passed, 0 failed")
+tally = Test.get_test_counts(counts)  # Julia <= 1.10: a tuple (passes, …, cumulative passes, …)
+passed = tally isa Tuple ? tally[1] + tally[5] : tally.passes + tally.cumulative_passes
+println("$passed passed, 0 failed")
