@@ -34,16 +34,15 @@ MUTANTS = [
     Mutant("no-bias-gradient", "the bias gradients are never accumulated (stay zero)", "c", "c/main.c",
            "dbias[j] += grad[(size_t)i * m + j];", "(void)grad;"),
     Mutant("momentum-sign", "momentum with the wrong sign: v = g − μ·v", "c", "c/main.c",
-           "v[t][i] = momentum * v[t][i] + g[t][i];", "v[t][i] = g[t][i] - momentum * v[t][i];"),
+           "v[i] = momentum * v[i] + g[i];", "v[i] = g[i] - momentum * v[i];"),
     Mutant("no-shuffle", "the training order is never shuffled", "c", "c/main.c",
-           "if (args->shuffle)\n        shuffle(rng, order, train->n);",
-           "if (0 && args->shuffle)\n        shuffle(rng, order, train->n);"),
+           "epoch_order(rng, args->shuffle, order, train->n);", "epoch_order(rng, 0, order, train->n);"),
     Mutant("softmax-twice", "the model ends in a softmax, and cross-entropy applies another",
            "pytorch", "pytorch/main.py", "return self.fc3(x)", "return F.softmax(self.fc3(x), dim=1)"),
     Mutant("transposed-load", "fc2.weight (square, so its shape passes) is loaded transposed", "pytorch",
-           "pytorch/main.py", "{name: torch.from_numpy(array) for name, array in weights.load(args.init).items()}",
+           "pytorch/main.py", "{name: torch.from_numpy(array) for name, array in tensors.items()}",
            "{name: torch.from_numpy(array.T.copy() if name == 'fc2.weight' else array) "
-           "for name, array in weights.load(args.init).items()}"),
+           "for name, array in tensors.items()}"),
 ]
 
 
