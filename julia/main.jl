@@ -67,7 +67,7 @@ function add_bias!(z::Matrix{Float32}, b::Vector{Float32}; relu::Bool)
 end
 
 "Logits for the batch in ws.x, keeping the hidden activations that backward! needs."
-function forward!(ws::Workspace, p)
+function forward!(ws::Workspace, p::Params)
     gemm!(ws.h1, 'N', p.fc1_weight, 'N', ws.x)        # [512, n] = W1 · x
     add_bias!(ws.h1, p.fc1_bias; relu=true)
     gemm!(ws.h2, 'N', p.fc2_weight, 'N', ws.h1)
@@ -111,7 +111,7 @@ end
 
 """Backpropagation through fc3 → ReLU → fc2 → ReLU → fc1 into `grads`. A weight's gradient is
 g · inputᵀ, a bias's the sum of g over the batch, and a ReLU passes g only where it was active."""
-function backward!(grads, ws::Workspace, p)
+function backward!(grads::Params, ws::Workspace, p::Params)
     gemm!(grads.fc3_weight, 'N', ws.grad_logits, 'T', ws.h2)   # g · h2ᵀ
     sum!(grads.fc3_bias, ws.grad_logits)
     gemm!(ws.grad_h2, 'T', p.fc3_weight, 'N', ws.grad_logits)   # W3ᵀ · g
@@ -134,7 +134,7 @@ function sgd!(p::Array{Float32}, v::Array{Float32}, g::Array{Float32}, lr::Float
 end
 
 "One SGD step on the batch in ws; returns the batch's summed loss and number of hits."
-function train_step!(p, velocity, grads, ws::Workspace, lr::Real, momentum::Real)
+function train_step!(p::Params, velocity::Params, grads::Params, ws::Workspace, lr::Real, momentum::Real)
     forward!(ws, p)
     loss, hits = softmax_cross_entropy!(ws)
     backward!(grads, ws, p)
@@ -160,7 +160,7 @@ end
 
 # ---------------------------------------------------------------- evaluate
 "Mean loss and accuracy over a whole split."
-function evaluate(p, cache, x::Matrix{Float32}, y::Vector{Int}; batch_size::Int=1000)
+function evaluate(p::Params, cache, x::Matrix{Float32}, y::Vector{Int}; batch_size::Int=1000)
     n = length(y)
     total_loss, correct = 0.0, 0
     for start in 1:batch_size:n
@@ -173,7 +173,7 @@ function evaluate(p, cache, x::Matrix{Float32}, y::Vector{Int}; batch_size::Int=
 end
 
 "Softmax probabilities [10, n] of each image's ten classes (--predict)."
-function predict(p, x::Matrix{Float32})
+function predict(p::Params, x::Matrix{Float32})
     ws = Workspace(size(x, 2))
     copyto!(ws.x, x)  # all the images in one batch
     logits = forward!(ws, p)
