@@ -9,8 +9,8 @@ using LinearAlgebra, Random
 const ROW = "julia"
 
 # ---------------------------------------------------------------- data
-# MnistContract.load_mnist reads and splits the IDX files (SPEC.md §1): Float32 [784, n] images in
-# [0, 1], one image per column, and Int labels 0–9.
+# MnistContract.read_inputs reads and splits the IDX files (SPEC.md §1) before main is compiled:
+# Float32 [784, n] images in [0, 1], one image per column, and Int labels 0–9.
 
 # ---------------------------------------------------------------- model
 "The six tensors: a NamedTuple, PyTorch's names and [out, in] shapes, in the weights file's order."
@@ -183,18 +183,18 @@ end
 
 # ---------------------------------------------------------------- main
 "Train, evaluate, save (or classify --predict's images) with the flags `args`: SPEC.md §6's log lines."
-function main(args::Args)
-    compile_seconds = seconds_since(LOADED_NS)  # Julia compiled main and its callees
+function main(args::Args, inputs)
+    compile_seconds = seconds_since(LOADED_NS) - inputs.seconds  # Julia compiled main as it began
     log_start(ROW)
     if args.predict !== nothing  # classify the file's images (a line each): no dataset, no training
-        return log_predict(predict(Params(Tuple(load_weights(args.init))), read_images(args.predict)))
+        return log_predict(predict(Params(Tuple(inputs.init)), inputs.images))
     end
     log_config(args)
-    data, seconds = load_mnist(args)
-    log_data(data, seconds)
+    data = inputs.data
+    log_data(data, inputs.data_seconds)
 
     rng = MersenneTwister(args.seed)
-    params = args.init !== nothing ? Params(Tuple(load_weights(args.init))) : init_params(rng)
+    params = inputs.init !== nothing ? Params(Tuple(inputs.init)) : init_params(rng)
     velocity, grads = zeros_like(params), zeros_like(params)
     cache = Dict{Int,Workspace}()
 
@@ -220,5 +220,5 @@ function main(args::Args)
     args.save !== nothing && save_weights(args.save, params)
 end
 
-# Parse the flags, then call main; the contract's errors become one `error:` line and exit status.
+# Parse the flags, read the inputs, then call main; the contract's errors become one `error:` line and exit status.
 exit(run_main(main, ARGS; row=ROW, description="Train the SPEC.md MLP on MNIST with hand-written Julia backprop."))

@@ -4,6 +4,7 @@ import fcntl
 import os
 import subprocess
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -38,6 +39,15 @@ def build_once(project: Project) -> None:
     _built.add(project.name)
 
 
+# A run on every core (threads=None) beside another worker's run oversubscribes the cores, and thread
+# pools that spin while they wait (OpenMP's, by default) then slow down threefold and more: measured,
+# the PyTorch row's tests took 507 worker-seconds beside other rows and 159 alone. So such a run takes
+# the machine for itself (an exclusive lock), single-threaded runs share it (a shared lock), and the
+# time spent waiting for the lock is not counted as the row's cost.
+CORES_LOCK = Path(tempfile.gettempdir()) / "mnist-tests-cores.lock"
+_waited = [0.0]
+
+
 def run_row(project: Project, *args, data_root: Path | None = None, timeout: float = 900,
             threads: int | None = 1) -> Result:
     """Run a row as the runner does (executor.launch: built, from the repository root) on the chosen kernels."""
@@ -45,22 +55,29 @@ def run_row(project: Project, *args, data_root: Path | None = None, timeout: flo
     env = {**KERNELS, **kernels.thread_env(threads)}
     if data_root is not None:
         env["MNIST_DATA_DIR"] = str(data_root)
-    return executor.launch(project, args, env=env, timeout=timeout)
+    with open(CORES_LOCK, "w") as lock:
+        asked = time.perf_counter()
+        fcntl.flock(lock, fcntl.LOCK_EX if threads is None else fcntl.LOCK_SH)
+        _waited[0] += time.perf_counter() - asked
+        return executor.launch(project, args, env=env, timeout=timeout)
 
 
 # ---------------------------------------------------------------- what each row's tests cost
 
-ROW_KEY = "row"
+ROW_KEY, WAITED_KEY = "row", "waited for the cores"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Tag each test of a row (the `project` parameter) so the controller can add up its cost per row."""
+    """Tag each phase's report of a row's test (the `project` parameter) with the row and the time its
+    runs waited for the cores, so that the controller can add up the row's cost (xdist sends both)."""
     outcome = yield
+    report = outcome.get_result()
     project = getattr(getattr(item, "callspec", None), "params", {}).get("project")
-    if isinstance(project, Project) and not any(key == ROW_KEY for key, _ in item.user_properties):
-        item.user_properties.append((ROW_KEY, project.name))
-    return outcome
+    if isinstance(project, Project):
+        report.user_properties.append((ROW_KEY, project.name))
+        report.user_properties.append((WAITED_KEY, _waited[0]))
+    _waited[0] = 0.0
 
 
 _cost: dict[str, float] = defaultdict(float)
@@ -68,9 +85,11 @@ _count: dict[str, int] = defaultdict(int)
 
 
 def pytest_runtest_logreport(report):
-    row = dict(report.user_properties).get(ROW_KEY)
+    properties = dict(report.user_properties)
+    row = properties.get(ROW_KEY)
     if row is not None:
-        _cost[row] += report.duration  # setup (the shared runs a fixture makes), call and teardown
+        # setup (the shared runs a fixture makes), call and teardown, less waiting for the cores
+        _cost[row] += report.duration - properties.get(WAITED_KEY, 0.0)
         if report.when == "call":
             _count[row] += 1
 

@@ -21,7 +21,7 @@ using Printf
 # optimisation here shortens Julia's compilation before --help and a bad flag are answered.
 Base.Experimental.@optlevel 1
 
-export LOADED_NS, UsageError, DataError, Diverged, run_main, check_finite, seconds_since
+export LOADED_NS, UsageError, DataError, Diverged, run_main, read_inputs, check_finite, seconds_since
 export Args, parse_args, usage_text
 export log_start, log_config, log_data, log_warmup, log_epoch, log_test, log_predict
 export progress_start, progress_data, progress_warmup, progress_train
@@ -62,17 +62,36 @@ include("idx.jl")
 include("safetensors.jl")
 
 """
+    read_inputs(args) -> (data, data_seconds, init, images, seconds)
+
+Everything the run reads, read and checked before the row's own code is compiled (SPEC.md §4): the
+`--predict` images and their `--load` weights, or any `--init` weights and the dataset (the `data`
+progress line first). A bad file ends the run here with its `error:` line. `seconds` is the whole reading
+time, which the row leaves out of its `warmup` (compilation) seconds.
+"""
+function read_inputs(args::Args)
+    t0 = time_ns()
+    if args.predict !== nothing
+        init, images = load_weights(args.init), read_images(args.predict)
+        return (data=nothing, data_seconds=0.0, init=init, images=images, seconds=seconds_since(t0))
+    end
+    init = args.init !== nothing ? load_weights(args.init) : nothing  # the small file first
+    data, data_seconds = load_mnist(args)
+    return (data=data, data_seconds=data_seconds, init=init, images=nothing, seconds=seconds_since(t0))
+end
+
+"""
     run_main(main, argv; row, description) -> exit status
 
 Run a row: parse the flags (--help prints the usage, `description` saying what the row does),
-print the `start` progress line, then call `main(args)`. The contract's errors become one
-`error: ` line on stderr, no stack trace, and the exit status of SPEC.md §7; anything unexpected
-is `error: internal error: …` with status 1.
+print the `start` progress line, read the inputs (`read_inputs`), then call `main(args, inputs)`.
+The contract's errors become one `error: ` line on stderr, no stack trace, and the exit status of
+SPEC.md §7; anything unexpected is `error: internal error: …` with status 1.
 
 `main` is called through `invokelatest`, a dynamic call: Julia compiles a function together with
 everything it calls, just before it first runs, and the row's `main` is most of the program. Called
 statically, it would be compiled (seconds on Julia 1.5) before a single flag is read; this way
-`--help` and a bad flag are answered as soon as the flags are parsed.
+`--help`, a bad flag and a bad file are answered as soon as they are read.
 """
 function run_main(main, argv::Vector{String}; row::String, description::String)
     status, message = EXIT_OK, ""
@@ -80,7 +99,8 @@ function run_main(main, argv::Vector{String}; row::String, description::String)
         args = parse_args(argv; usage=usage_text(row, description))
         if args !== nothing  # nothing: --help was answered
             progress_start(row)
-            Base.invokelatest(main, args)
+            inputs = read_inputs(args)
+            Base.invokelatest(main, args, inputs)
         end
     catch error
         if error isa UsageError || error isa DataError

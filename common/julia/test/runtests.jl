@@ -147,28 +147,42 @@ counts = try
     end
 
     # ------------------------------------------------------------ errors and exit statuses (SPEC.md §7)
-    @testset "run_main" begin
+    @testset "run_main and read_inputs" begin
+        dir = mktempdir()
+        images = write_file(joinpath(dir, "two.idx"), idx_images(zeros(UInt8, 2 * 784), 2))
+        predict = ["--load", weights_file(dir), "--predict", images]
         called = Ref(false)
-        ok(args) = (called[] = true; println("ran with epochs=$(args.epochs)"))
+        ok(args, inputs) = (called[] = true; println("ran with epochs=$(args.epochs) images=$(size(inputs.images, 2))"))
         status = Ref(-1)
         out = captured(:stdout) do
-            err = captured(() -> status[] = run_main(ok, ["--epochs", "3"]; row="julia", description="d"), :stderr)
+            err = captured(() -> status[] = run_main(ok, ["--epochs", "3", predict...]; row="julia", description="d"),
+                           :stderr)
             @test err == "event=progress stage=start row=julia\n"
         end
-        @test status[] == 0 && called[] && out == "ran with epochs=3\n"
+        @test status[] == 0 && called[] && out == "ran with epochs=3 images=2\n"
 
         called[] = false
         out = captured(() -> status[] = run_main(ok, ["--help"]; row="demo", description="Demo row."))
         @test status[] == 0 && !called[] && startswith(out, "usage: demo/run.sh [options]\n\nDemo row.\n")
 
-        stderr_of(main, argv=String[]) = captured(() -> status[] = run_main(main, argv; row="julia", description="d"), :stderr)
+        stderr_of(main, argv=predict) = captured(() -> status[] = run_main(main, argv; row="julia", description="d"), :stderr)
         @test stderr_of(ok, ["--bogus"]) == "error: unknown flag --bogus (see --help)\n" && status[] == 2
-        lines = split(stderr_of(args -> throw(DataError("data/x.gz: file not found"))), '\n'; keepempty=false)
+        # Bad files are answered before main runs (SPEC.md §4): the weights file first, then the data.
+        missing = joinpath(dir, "none.safetensors")
+        @test endswith(stderr_of(ok, ["--load", missing, "--epochs", "0"]), "error: $missing: weights file not found\n")
+        @test status[] == 2 && !called[]
+        lines = split(stderr_of(ok, ["--data-dir", joinpath(dir, "nowhere")]), '\n'; keepempty=false)
+        @test lines[2] == "event=progress stage=data dataset=mnist" && startswith(lines[3], "error: data directory ")
+        @test status[] == 2 && !called[]
+        @test captured(() -> read_inputs(parse_args(predict)), :stderr) == ""  # --predict reads no dataset
+        inputs = read_inputs(parse_args(predict))
+        @test inputs.data === nothing && size(inputs.images) == (784, 2) && length(inputs.init) == 6 && inputs.seconds >= 0
+        lines = split(stderr_of((args, inputs) -> throw(DataError("data/x.gz: file not found"))), '\n'; keepempty=false)
         @test lines == ["event=progress stage=start row=julia", "error: data/x.gz: file not found"] && status[] == 2
-        @test endswith(stderr_of(args -> check_finite(2, NaN)),
+        @test endswith(stderr_of((args, inputs) -> check_finite(2, NaN)),
                        "error: training diverged in epoch 2: the training loss is NaN; try a smaller --lr\n")
         @test status[] == 3
-        @test endswith(stderr_of(args -> error("boom\nsecond line")), "error: internal error: boom second line\n")
+        @test endswith(stderr_of((args, inputs) -> error("boom\nsecond line")), "error: internal error: boom second line\n")
         @test status[] == 1
         @test check_finite(1, 2.5) === nothing
         @test_throws Diverged check_finite(1, Inf)
