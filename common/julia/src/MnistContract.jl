@@ -88,10 +88,11 @@ print the `start` progress line, read the inputs (`read_inputs`), then call `mai
 The contract's errors become one `error: ` line on stderr, no stack trace, and the exit status of
 SPEC.md §7; anything unexpected is `error: internal error: …` with status 1.
 
-`main` is called through `invokelatest`, a dynamic call: Julia compiles a function together with
-everything it calls, just before it first runs, and the row's `main` is most of the program. Called
-statically, it would be compiled (seconds on Julia 1.5) before a single flag is read; this way
-`--help`, a bad flag and a bad file are answered as soon as they are read.
+`read_inputs` and `main` are called through `invokelatest`, a dynamic call: Julia compiles a
+function together with everything it calls, just before it first runs, and the row's `main` is most
+of the program. Called statically, `main` would be compiled (seconds on Julia 1.5) before a single
+flag is read, and the file readers (about a second) before `--help` is answered; this way `--help`
+and a bad flag are answered as soon as the flags are parsed, a bad file as soon as it is read.
 """
 function run_main(main, argv::Vector{String}; row::String, description::String)
     status, message = EXIT_OK, ""
@@ -99,7 +100,7 @@ function run_main(main, argv::Vector{String}; row::String, description::String)
         args = parse_args(argv; usage=usage_text(row, description))
         if args !== nothing  # nothing: --help was answered
             progress_start(row)
-            inputs = read_inputs(args)
+            inputs = Base.invokelatest(read_inputs, args)
             Base.invokelatest(main, args, inputs)
         end
     catch error
