@@ -12,19 +12,25 @@ const TRAIN_COUNT, TEST_COUNT, VAL_COUNT = 60_000, 10_000, 10_000
 "The decompressed bytes of a .gz file, through the system's gzip."
 function read_gz(path::String)
     isfile(path) || throw(DataError("$path: file not found"))
-    out, err = IOBuffer(), IOBuffer()
-    ok = try
-        success(pipeline(`gzip -dc -- $path`; stdout=out, stderr=err))
+    # Read gzip's output and messages from pipes to their end: an IOBuffer as the process's stdout
+    # is filled by a task that may not have finished when the process has (Julia 1.5).
+    out, err = Pipe(), Pipe()
+    process = try
+        run(pipeline(`gzip -dc -- $path`; stdout=out, stderr=err); wait=false)
     catch error
         throw(DataError("$path: cannot run gzip to decompress it ($(sprint(showerror, error)))"))
     end
-    if !ok
-        message = String(take!(err))
+    close(out.in); close(err.in)
+    message_task = @async read(err, String)
+    bytes = read(out)
+    wait(process)
+    message = fetch(message_task)
+    if !success(process)
         reason = occursin("unexpected end of file", message) ? "truncated" :
                  occursin("not in gzip format", message) ? "not in gzip format" : "corrupt"
         throw(DataError("$path: not a valid gzip file ($reason)"))
     end
-    return take!(out)
+    return bytes
 end
 
 be32(raw, at) = UInt32(raw[at]) << 24 | UInt32(raw[at+1]) << 16 | UInt32(raw[at+2]) << 8 | UInt32(raw[at+3])
