@@ -23,7 +23,7 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 echo "== the runner's environment (.venv: invoke, pytest)"
-uv sync --frozen --quiet
+uv sync --frozen --quiet --compile-bytecode  # bytecode now, not at every start (see mnist_runner/setup.py)
 echo "== every row's toolchain and environment"
 .venv/bin/invoke setup --all
 echo "== the datasets"
