@@ -19,7 +19,7 @@ from mnist_common import weights as contract_weights
 from mnist_common.data import read_idx_images
 from mnist_runner import contract, registry
 from mnist_runner.predict import write_idx
-from tests.conftest import run_row
+from tests.harness import run_row
 
 PROJECTS = registry.discover()
 SHORT = ("--limit-train", "2000", "--epochs", "1")
