@@ -10,7 +10,10 @@ REPOSITORY = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The real datasets: $MNIST_DATA_DIR, else data/ at the repository root (`invoke data` fetches them)."""
+    """The real datasets: $MNIST_DATA_DIR, else data/ at the repository root (`invoke data` fetches them).
+
+    The repository's conftest.py has the same fixture; this one keeps the library's tests whole when
+    pytest runs inside common/python/, where the repository's conftest is out of pytest's reach."""
     root = Path(os.environ.get("MNIST_DATA_DIR") or REPOSITORY / "data")
     if not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
         pytest.fail(f"no MNIST data under {root}: set MNIST_DATA_DIR or run `invoke data`", pytrace=False)
