@@ -1,5 +1,9 @@
 """Exit statuses (SPEC.md §7): 0, 2 for bad input, 3 for divergence; one `error: ` line on stderr."""
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from mnist_common import DataError, Diverged, UsageError, check_finite, run_main
@@ -45,3 +49,30 @@ def test_check_finite(loss):
     check_finite(1, 0.5)
     with pytest.raises(Diverged, match=f"training diverged in epoch 2: the training loss is {loss}"):
         check_finite(2, loss)
+
+
+@pytest.mark.parametrize("body, status, err", [
+    ("pass", 0, ""),
+    ("raise DataError('bad file')", 2, "error: bad file\n"),
+    ("raise Diverged('diverged')", 3, "error: diverged\n"),
+])
+def test_a_row_program_exits_with_its_output_flushed_and_atexit_run(tmp_path, body, status, err):
+    """A row's own main skips the interpreter's teardown (finish): what it printed still arrives,
+    atexit handlers and other threads still run, and the status is the contract's."""
+    script = tmp_path / "row.py"
+    script.write_text(textwrap.dedent(f"""
+        import atexit, sys, threading, time
+        from mnist_common import DataError, Diverged, run_main
+        atexit.register(lambda: print("atexit ran", flush=True))
+        def late():
+            time.sleep(0.2)
+            print("thread ran")  # unflushed: the exit flushes it
+        def main():
+            threading.Thread(target=late).start()
+            print("log line")  # unflushed too
+            {body}
+        run_main(main)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (status, err)
+    assert done.stdout == "log line\nthread ran\natexit ran\n"

@@ -30,7 +30,7 @@ def read_inputs(row: str, parser: argparse.ArgumentParser, argv: list[str] | Non
         if args.predict:
             init = weights.load(args.init)
             return Inputs(args, None, 0.0, init, data.read_images(args.predict))
+        init = weights.load(args.init) if args.init else None  # first: a few MB, where the data is 55
         progress.data(args.dataset)
         splits, seconds = data.load(args)
-        init = weights.load(args.init) if args.init else None
         return Inputs(args, splits, seconds, init, None)
