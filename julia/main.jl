@@ -2,8 +2,7 @@
 # BLAS for the matrix products. The contract's plumbing (SPEC.md) is common/julia/'s MnistContract.
 # Julia arrays are column-major, so one example is one *column*: images are [784, n], activations
 # [features, batch]. The weights keep PyTorch's [out, in] shape: each layer reads h = W * x .+ b.
-include(joinpath(@__DIR__, "..", "common", "julia", "src", "MnistContract.jl"))
-using .MnistContract
+using MnistContract  # common/julia/src, on JULIA_LOAD_PATH (common/julia/julia.sh)
 using LinearAlgebra, Random
 
 const ROW = "julia"
@@ -184,7 +183,7 @@ end
 # ---------------------------------------------------------------- main
 "Train, evaluate, save (or classify --predict's images) with the flags `args`: SPEC.md §6's log lines."
 function main(args::Args, inputs)
-    compile_seconds = seconds_since(LOADED_NS) - inputs.seconds  # Julia compiled main as it began
+    compile_seconds = seconds_since(LOADED_NS[]) - inputs.seconds  # Julia compiled main as it began
     log_start(ROW)
     if args.predict !== nothing  # classify the file's images (a line each): no dataset, no training
         return log_predict(predict(Params(Tuple(inputs.init)), inputs.images))

@@ -10,4 +10,8 @@ if ! find_julia; then
     echo "error: no usable Julia found: run julia/setup.sh (or put an official Julia >= 1.6 on PATH)" >&2
     exit 2
 fi
+# The contract library is a package directory (common/julia/src/MnistContract.jl): `using MnistContract`
+# finds it there, and Julia precompiles it into ~/.julia/compiled/ the first time. Only it and the
+# standard library: no user environment changes what a row loads.
+export JULIA_LOAD_PATH="$LIBRARY_DIR/src:@stdlib"
 exec "$JULIA" --startup-file=no --history-file=no --color=no "$@"

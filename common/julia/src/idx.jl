@@ -36,7 +36,7 @@ end
 be32(raw, at) = UInt32(raw[at]) << 24 | UInt32(raw[at+1]) << 16 | UInt32(raw[at+2]) << 8 | UInt32(raw[at+3])
 hex8(x) = "0x" * string(x; base=16, pad=8)
 
-"IDX3 bytes → Float32 [784, count], each column one image scaled to [0, 1]."
+"IDX3 bytes, checked → their pixels as UInt8 [784, count], each column one image (no copy)."
 function parse_idx_images(raw::Vector{UInt8}, name::String)
     length(raw) < 16 && throw(DataError("$name: too short for an IDX image header ($(length(raw)) bytes)"))
     magic, count, rows, cols = be32(raw, 1), Int(be32(raw, 5)), Int(be32(raw, 9)), Int(be32(raw, 13))
@@ -47,12 +47,12 @@ function parse_idx_images(raw::Vector{UInt8}, name::String)
         throw(DataError("$name: header says $count images, but holds $(length(raw) - 16) pixel bytes " *
                         "(expected $(count * PIXELS))"))
     # The file is row-major [count, 784]: the same bytes are a column-major [784, count].
-    images = Matrix{Float32}(undef, PIXELS, count)
-    @inbounds for i in 1:PIXELS*count
-        images[i] = Float32(raw[16+i]) / 255f0
-    end
-    return images
+    return reshape(view(raw, 17:length(raw)), PIXELS, count)
 end
+
+"""Pixels → Float32 in [0, 1]. A broadcast, so that Base's loop (compiled at its own -O2, vectorised)
+does the scaling, not one compiled at this module's -O1 (three times slower)."""
+scaled(pixels::AbstractMatrix{UInt8}) = pixels ./ 255f0
 
 "IDX1 bytes → labels 0–9 as Int."
 function parse_idx_labels(raw::Vector{UInt8}, name::String)
@@ -69,7 +69,7 @@ function parse_idx_labels(raw::Vector{UInt8}, name::String)
     return labels
 end
 
-"One pair of files → (Float32 [784, n] images scaled to [0, 1], Int labels), n checked."
+"One pair of files → (UInt8 [784, n] pixels, Int labels), n checked."
 function read_split(directory, images_file, labels_file, expected)
     images_path, labels_path = joinpath(directory, images_file), joinpath(directory, labels_file)
     images = parse_idx_images(read_gz(images_path), images_path)
@@ -91,7 +91,7 @@ function read_images(path::String)
         throw(DataError("$path: cannot read ($(sprint(showerror, error)))"))
     end
     length(raw) >= 2 && raw[1:2] == [0x1f, 0x8b] && (raw = read_gz(path))
-    return parse_idx_images(raw, path)
+    return scaled(parse_idx_images(raw, path))
 end
 
 """Read the dataset `args.dataset` under `args.data_dir` and split it as SPEC.md §1 says, by
@@ -108,7 +108,9 @@ function load_mnist(args::Args)
     train_x, train_y = read_split(directory, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", TRAIN_COUNT)
     test_x, test_y = read_split(directory, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", TEST_COUNT)
     split, limit = TRAIN_COUNT - VAL_COUNT, args.limit_train
-    data = (train_x=train_x[:, 1:limit], train_y=train_y[1:limit],
-            val_x=train_x[:, split+1:end], val_y=train_y[split+1:end], test_x=test_x, test_y=test_y)
+    # Scaled once every file has passed its checks, and only the examples the run uses.
+    data = (train_x=scaled(view(train_x, :, 1:limit)), train_y=train_y[1:limit],
+            val_x=scaled(view(train_x, :, split+1:TRAIN_COUNT)), val_y=train_y[split+1:end],
+            test_x=scaled(test_x), test_y=test_y)
     return data, seconds_since(t0)
 end

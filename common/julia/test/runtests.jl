@@ -6,8 +6,7 @@
 # and ends with a line "N passed, M failed".
 using Test
 
-include(joinpath(@__DIR__, "..", "src", "MnistContract.jl"))
-using .MnistContract
+using MnistContract  # common/julia/src, on JULIA_LOAD_PATH (common/julia/julia.sh)
 const C = MnistContract
 
 # ---------------------------------------------------------------- helpers
@@ -237,7 +236,9 @@ counts = try
     # ------------------------------------------------------------ IDX files (SPEC.md §1)
     @testset "IDX parsing" begin
         pixels = UInt8[(i % 256) for i in 0:2*784-1]
-        images = C.parse_idx_images(idx_images(pixels, 2), "x")
+        raw = C.parse_idx_images(idx_images(pixels, 2), "x")
+        @test size(raw) == (784, 2) && eltype(raw) == UInt8 && raw[:, 1] == pixels[1:784] && raw[1, 2] == pixels[785]
+        images = C.scaled(raw)
         @test size(images) == (784, 2) && eltype(images) == Float32
         @test images[:, 1] == Float32.(pixels[1:784]) ./ 255f0 && images[1, 2] == Float32(pixels[785]) / 255f0
         @test images[28, 1] == 27f0 / 255f0  # row-major pixels: the first row of image 1 first
