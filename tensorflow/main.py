@@ -76,6 +76,11 @@ def set_weights(model: keras.Model, tensors: dict) -> None:
 # ---------------------------------------------------------------- train step
 # Keras owns the train step (Model.train_step) and the epoch loop (model.fit); compile() picks
 # the loss and optimiser they use, and a Callback prints the contract's lines from fit's hooks.
+# One call of Keras's compiled train function runs STEPS_PER_EXECUTION batches in a graph loop:
+# with this small model a step's Python round trip costs as much as its arithmetic.
+STEPS_PER_EXECUTION = 32
+
+
 def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
     """Keras's SGD keeps v = momentum*v - lr*g and adds v to the weights: for a constant learning
     rate that is PyTorch's buf = momentum*buf + g, p -= lr*buf, with v = -lr*buf."""
@@ -83,35 +88,38 @@ def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
         optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),  # mean over the batch
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
 
 
+def warm_up(model: keras.Model, dataset: tf.data.Dataset) -> None:
+    """Trace and compile Keras's train function before epoch 1: one execution on the first batches,
+    then the weights and the optimizer's state put back, so that training starts where it would have."""
+    model.optimizer.build(model.trainable_variables)
+    state = model.variables + model.optimizer.variables
+    saved = [variable.numpy() for variable in state]
+    model.fit(dataset.take(STEPS_PER_EXECUTION), epochs=1, shuffle=False, verbose=0)
+    for variable, value in zip(state, saved):
+        variable.assign(value)
+
+
 class ContractLog(keras.callbacks.Callback):
-    """Prints the contract's warmup and epoch lines (SPEC.md §6) and its progress lines from model.fit's hooks.
+    """Prints the contract's epoch lines (SPEC.md §6) and its progress lines from model.fit's hooks.
 
     Keras's logs are already the contract's: `loss` and `accuracy` are means over the epoch's
     examples as they were trained so far (weighted by batch size), `val_*` over the split.
     fit() runs validation inside the epoch, so an epoch's seconds stop at its last training
-    batch. The first call of the train function traces it into a graph: that first step is
-    reported as the warm-up and not counted in epoch 1.
+    batch. Keras calls the batch hooks once per execution (STEPS_PER_EXECUTION batches).
     """
 
     def __init__(self, batches: int):
         super().__init__()
         self.batches = batches  # training batches per epoch
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if not hasattr(self, "warmup_started"):
-            progress.warmup()
-            self.warmup_started = time.perf_counter()
-
     def on_train_batch_end(self, batch, logs=None):
         self.train_ended = time.perf_counter()
-        if not hasattr(self, "warmup_seconds"):
-            self.warmup_seconds = self.train_ended - self.warmup_started
-            log.warmup(self.warmup_seconds)
-            self.epoch_started = self.train_ended
-        progress.train(self.epoch, self.params["epochs"], batch + 1, self.batches, logs["loss"])
+        done = min(batch + 1, self.batches)  # Keras numbers a last, shorter execution as if it were full
+        progress.train(self.epoch, self.params["epochs"], done, self.batches, logs["loss"])
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -158,6 +166,10 @@ def main(inputs):
     compile_model(model, args.lr, args.momentum)
 
     if args.epochs > 0:
+        progress.warmup()
+        started = time.perf_counter()
+        warm_up(model, make_dataset(splits.train_x, splits.train_y, args.batch_size))
+        log.warmup(time.perf_counter() - started)
         # verbose=0: Keras's progress bar would go to stdout, which carries only the log lines;
         # the callback prints the contract's progress lines on stderr instead.
         # shuffle=False: the tf.data pipeline shuffles; fit() cannot shuffle a Dataset itself.
