@@ -46,7 +46,7 @@ BUSY_LOAD = 0.5  # a 1-minute load average above this, before the benchmark star
 BUSY_FOREIGN = 0.05
 PUBLISH_REPEATS = 3
 REFERENCE = "pytorch"  # speeds are also given relative to this row of the same benchmark
-METRICS = ("test_accuracy", "test_loss", "seconds_per_epoch", "samples_per_second", "startup_seconds",
+METRICS = ("test_accuracy", "test_loss", "seconds_per_epoch", "samples_per_second", "gflop_per_second", "startup_seconds",
            "time_to_first_step", "warmup_seconds", "data_seconds", "test_seconds", "peak_rss_mb", "wall_seconds")
 NASM_INCLUDE = ".inc"  # pygount guesses .inc is POV-Ray; in this repository it is always NASM
 
@@ -290,6 +290,12 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
         row["relative_seconds_per_epoch"] = speed["median"] / reference_speed if speed and reference_speed else None
         row["disagreement"] = disagreement(row["runs"], typical_spread)
 
+    machine = {**executor.machine(), "python": platform.python_version(), "isa": kernels.isa(),
+               "physical_cores": kernels.physical_cores(), "cpu_mhz": kernels.cpu_mhz(),
+               "load_after": os.getloadavg()[0]}
+    # The fp32 peak of the kernels this run used, which every row's gflop_per_second is a share of.
+    peak = kernels.peak(family, machine["isa"], machine["physical_cores"], machine["cpu_mhz"])
+    machine.update(peak_gflop_per_second=peak and peak["gflop_per_second"], peak=peak and peak["how"])
     results = {
         "schema": SCHEMA,
         "id": bench_dir.name,
@@ -300,8 +306,7 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
         "repeat": repeat,
         "dataset": dataset,
         "reference": REFERENCE,
-        "machine": {**executor.machine(), "python": platform.python_version(), "isa": kernels.isa(),
-                    "load_after": os.getloadavg()[0]},
+        "machine": machine,
         "kernel_family": family,
         "threads": f"each library's default: all {len(os.sched_getaffinity(0))} CPUs",
         "quiet": quietness(load_before, rows, cpu_before, cpu_seconds()),

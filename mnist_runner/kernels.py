@@ -12,6 +12,7 @@ Thread counts change the order of some sums too; `thread_env(1)`, with the proce
 (executor.run's `cpus`), gives the single-threaded configuration.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -83,3 +84,53 @@ def loaded(pattern: str | None, stderr: str) -> str | None:
         return None
     found = re.findall(pattern, stderr, re.MULTILINE)
     return found[-1] if found else None
+
+
+# fp32 FLOP per cycle and core of a family's widest fused multiply-add: lanes × 2 (multiply and add)
+# × 2 FMA units. Two units is what AVX2 cores (Haswell on, AMD Zen 2 on) and most AVX-512 server
+# cores (Xeon Gold and Platinum, Sapphire Rapids on, AMD Zen 5) have; some Xeon Silver and Bronze
+# parts have one 512-bit unit, and there this peak is twice the truth.
+FLOP_PER_CYCLE = {"avx512": 16 * 2 * 2, "avx2": 8 * 2 * 2}
+
+
+def cpu_mhz() -> float | None:
+    """The clock /proc/cpuinfo reports for the first CPU (on a VM, usually the nominal clock)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def physical_cores() -> int:
+    """Cores, not hardware threads (two threads of one core share its FMA units), among the CPUs this
+    process may use; os.cpu_count() when /proc/cpuinfo does not say."""
+    allowed, cores, cpu, package = os.sched_getaffinity(0), set(), None, None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "processor":
+                cpu = int(value)
+            elif key == "physical id":
+                package = value
+            elif key == "core id" and cpu in allowed:
+                cores.add((package, value))
+    except (OSError, ValueError):
+        pass
+    return len(cores) or len(allowed)
+
+
+def peak(family: str, isa_info: dict, cores: int, mhz: float | None) -> dict | None:
+    """The machine's fp32 peak for the kernels a run uses: cores × clock × FLOP per cycle, and how it was
+    obtained. `family` is the kernel family asked for (native: the CPU's own, else a cap)."""
+    widest = isa_info.get("native_family") if family == "native" else family
+    if widest not in FLOP_PER_CYCLE or not mhz or not cores:
+        return None
+    per_cycle = FLOP_PER_CYCLE[widest]
+    gflop = cores * mhz / 1000 * per_cycle
+    lanes = per_cycle // 4
+    return {"gflop_per_second": round(gflop, 1),
+            "how": f"{cores} cores × {mhz / 1000:.2f} GHz (/proc/cpuinfo cpu MHz) × {per_cycle} fp32 FLOP per cycle "
+                   f"({widest.upper()} FMA: {lanes} lanes × 2 FLOP × 2 FMA units, assumed)"}

@@ -2,6 +2,8 @@
 
 import re
 
+from mnist_runner import contract
+
 FIELD = re.compile(r"(\w+)=(\S*)")
 HYPERPARAMETERS = ("epochs", "batch_size", "lr", "momentum", "seed", "limit_train", "shuffle", "init")
 
@@ -90,6 +92,9 @@ def summarize(records: list[dict], exit_code: int, stderr: str = "", interrupted
         "train_seconds": round(train_seconds, 3),
         "seconds_per_epoch": round(train_seconds / len(epochs), 3) if epochs else None,
         "samples_per_second": round(train_examples * len(epochs) / train_seconds, 1)
+        if epochs and train_examples and train_seconds > 0 else None,
+        # the contract's matrix-product FLOP per second of training (mnist_runner.contract)
+        "gflop_per_second": round(contract.train_gflop(train_examples) * len(epochs) / train_seconds, 1)
         if epochs and train_examples and train_seconds > 0 else None,
         "warmup_seconds": _last(records, "warmup").get("seconds"),
         "data_seconds": data.get("seconds"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_runner import ROOT, bench, figures, registry
+from mnist_runner import ROOT, bench, contract, figures, registry
 from mnist_runner.executor import OUTPUTS, latest_summary
 from mnist_runner.registry import Project
 
@@ -158,19 +158,46 @@ def busy_label(results: dict) -> str:
     return label
 
 
+def gflop_per_second(row: dict) -> float | None:
+    """The row's median training GFLOP/s: recorded, or (in a benchmark from before it was) its samples per
+    second times the contract's FLOP per example."""
+    stats = row["stats"].get("gflop_per_second") or {}
+    if stats.get("median") is not None:
+        return stats["median"]
+    samples = (row["stats"].get("samples_per_second") or {}).get("median")
+    return None if samples is None else samples * contract.TRAIN_FLOP_PER_EXAMPLE / 1e9
+
+
+def gflop_cell(row: dict, peak: float | None) -> str:
+    """`74.6 (28 %)`: GFLOP/s and its share of the machine's fp32 peak, where the benchmark recorded one."""
+    value = gflop_per_second(row)
+    if value is None:
+        return "—"
+    return f"{value:.1f}" + (f" ({100 * value / peak:.0f} %)" if peak else "")
+
+
+def peak_text(results: dict) -> str:
+    machine = results["machine"]
+    if not machine.get("peak_gflop_per_second"):
+        return "This benchmark is older than the machine's recorded clock, so it gives no fp32 peak."
+    return f"The machine's fp32 peak: {machine['peak_gflop_per_second']:.1f} GFLOP/s = {machine['peak']}."
+
+
 def comparison_table(results: dict) -> str:
     """Every measured quantity, one line per row."""
+    peak = results["machine"].get("peak_gflop_per_second")
     lines = [
-        "| Row | Test acc. (%) | Matrix products (kernels loaded) | s / epoch | × PyTorch | Samples / s | Start-up (s) "
+        "| Row | Test acc. (%) | Matrix products (kernels loaded) | s / epoch | × PyTorch | Samples / s "
+        "| GFLOP/s (of peak) | Start-up (s) "
         "| First step (s) | Warm-up (s) | Data (s) | Peak RSS (MB) | Code lines: row + contract | Framework |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for row in results["rows"]:
         lines.append(
             f"| {row['title']}{_status(row).replace('|', '/')} | {_stat(row, 'test_accuracy', 2, 100, True)} "
             f"| {kernels_cell(row)} "
             f"| {_stat(row, 'seconds_per_epoch', 2, spread=True)} | {_ratio(row)} "
-            f"| {_stat(row, 'samples_per_second', 0)} | {_stat(row, 'startup_seconds', 2)} "
+            f"| {_stat(row, 'samples_per_second', 0)} | {gflop_cell(row, peak)} | {_stat(row, 'startup_seconds', 2)} "
             f"| {_stat(row, 'time_to_first_step', 2)} | {_stat(row, 'warmup_seconds', 2)} "
             f"| {_stat(row, 'data_seconds', 2)} | {_stat(row, 'peak_rss_mb', 0)} | {loc_cell(row['loc'])} "
             f"| {row.get('framework') or '—'} |")
@@ -275,7 +302,11 @@ def write_report(results_path: Path, output: Path, images: np.ndarray, labels: n
         "## Comparison\n",
         comparison_table(results),
         "*s / epoch* covers the training steps only (SPEC.md §6); *× PyTorch* divides its median by the PyTorch "
-        "row's of the same benchmark. Ratios move between machines less than seconds do, but they still move: "
+        "row's of the same benchmark. *GFLOP/s* is the contract's arithmetic per second of training: "
+        f"{contract.TRAIN_FLOP_PER_EXAMPLE:,} FLOP per example (the matrix products of the forward pass, the weight "
+        "gradients and the input gradients of fc2 and fc3; README, Benchmark), in brackets as a share of the "
+        f"machine's fp32 peak. {peak_text(results)} "
+        "Ratios move between machines less than seconds do, but they still move: "
         "AVX2 and AVX-512 machines, and machines with other core counts, rank the rows differently (README, "
         "Results). *Matrix products* names what runs the row's matrix products (row.toml `[kernels]`) and, where "
         "that library says so, the kernels it loaded for this CPU. *Start-up* is launch until the row's first log "

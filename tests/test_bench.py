@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_runner import ROOT, bench, registry, report
+from mnist_runner import ROOT, bench, contract, kernels, registry, report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -40,8 +40,8 @@ def test_bench_records_every_measure_for_every_row(benchmark, data_root):
         assert len(row["runs"]) == 2 and all((path.parent / r["run_dir"] / "weights.safetensors").is_file()
                                              for r in row["runs"])
         stats = row["stats"]
-        for metric in ("test_accuracy", "seconds_per_epoch", "samples_per_second", "startup_seconds",
-                       "time_to_first_step", "data_seconds", "peak_rss_mb"):
+        for metric in ("test_accuracy", "seconds_per_epoch", "samples_per_second", "gflop_per_second",
+                       "startup_seconds", "time_to_first_step", "data_seconds", "peak_rss_mb"):
             assert stats[metric]["n"] == 2 and stats[metric]["mean"] > 0, (row["project"], metric)
         assert 0.3 < stats["test_accuracy"]["mean"] < 1
         for run in row["runs"]:  # start-up, then reading the data, then the first step, then the end
@@ -77,6 +77,17 @@ def test_bench_records_every_measure_for_every_row(benchmark, data_root):
         assert cross["accuracy"][0][column] == pytest.approx(cross["accuracy"][1][column], abs=3e-4)
         assert cross["agreement"][1 - column][column] > 0.999 and cross["agreement"][column][column] == 1.0
     assert results["machine"]["cores"] >= 1 and results["repeat"] == 2
+    # Every row's arithmetic rate, and the machine's fp32 peak it is a share of (kernels.peak).
+    machine = results["machine"]
+    assert 1 <= machine["physical_cores"] <= machine["cores"] and machine["cpu_mhz"] > 0
+    assert machine["peak_gflop_per_second"] == pytest.approx(
+        machine["physical_cores"] * machine["cpu_mhz"] / 1000 * (64 if isa["native_family"] == "avx512" else 32), abs=0.1)
+    assert "GHz" in machine["peak"] and "FMA" in machine["peak"]
+    for row in results["rows"]:
+        for run in row["runs"]:
+            assert run["gflop_per_second"] == pytest.approx(
+                run["samples_per_second"] * 3_209_216 / 1e9, rel=1e-3, abs=0.1), run
+        assert 0 < row["stats"]["gflop_per_second"]["median"] < machine["peak_gflop_per_second"]
     assert results["args"] == ["--epochs", "2", "--limit-train", "1000"]
 
 
@@ -95,6 +106,10 @@ def test_report_draws_every_figure_and_the_table(benchmark, test_images, tmp_pat
     assert f"| {100 * accuracy['median']:.2f} |" in table[1]  # the repeats agree, so no range
     assert f"| {report.kernels_cell(numpy_row)} |" in table[1] and numpy_row["kernels"]["loaded"] in table[1]
     assert "| 1.00× |" in table[0]
+    peak = results["machine"]["peak_gflop_per_second"]
+    gflop = numpy_row["stats"]["gflop_per_second"]["median"]
+    assert f"| {gflop:.1f} ({100 * gflop / peak:.0f} %) |" in table[1]
+    assert f"fp32 peak: {peak:.1f} GFLOP/s = " in text and "3,209,216 FLOP per example" in text
     assert "4 of 4 cells evaluated" in text
 
 
@@ -180,3 +195,24 @@ def test_readme_results_table_is_generated_from_the_committed_results():
     # Published only as the trust protocol says: repeats, on a quiet machine, with the ISA recorded.
     assert results["repeat"] >= bench.PUBLISH_REPEATS and not results["quiet"]["busy"]
     assert results["machine"]["isa"]["native_family"] in ("avx512", "avx2")
+
+
+def test_the_contract_flop_count_and_the_peak():
+    """SPEC.md §2's network: the matrix products of a training example, counted from the layer shapes."""
+    shapes = [(784, 512), (512, 512), (512, 10)]
+    forward = sum(2 * a * b for a, b in shapes)
+    assert contract.TRAIN_FLOP_PER_EXAMPLE == forward * 2 + 2 * (512 * 512 + 512 * 10) == 3_209_216
+    assert contract.train_gflop(50_000) == pytest.approx(160.46, abs=0.01)
+    avx512 = {"native_family": "avx512"}
+    assert kernels.peak("native", avx512, 2, 2100.0)["gflop_per_second"] == 268.8  # 2 × 2.1 GHz × 64
+    assert kernels.peak("avx2", avx512, 2, 2100.0)["gflop_per_second"] == 134.4  # capped at AVX2: 32 per cycle
+    assert kernels.peak("native", {"native_family": "avx2"}, 2, 2450.0)["gflop_per_second"] == 156.8
+    assert kernels.peak("native", {"native_family": "generic"}, 2, 2450.0) is None
+    assert kernels.peak("native", avx512, 2, None) is None
+
+
+def test_report_of_a_benchmark_without_a_peak_derives_gflop_from_samples():
+    row = {"stats": {"samples_per_second": {"median": 40_000.0}}}
+    assert report.gflop_per_second(row) == pytest.approx(128.37, abs=0.01)
+    assert report.gflop_cell(row, None) == "128.4" and report.gflop_cell(row, 256.7) == "128.4 (50 %)"
+    assert "no fp32 peak" in report.peak_text({"machine": {}})

@@ -36,6 +36,8 @@ def test_summary_of_a_good_run():
     assert summary["train_examples"] == 2000 and summary["epochs_completed"] == 2
     assert summary["train_seconds"] == 0.5 and summary["seconds_per_epoch"] == 0.25
     assert summary["samples_per_second"] == 8000.0
+    # 4,000 examples trained in 0.5 s, 3,209,216 FLOP each (the contract's matrix products)
+    assert summary["gflop_per_second"] == round(4000 * 3_209_216 / 0.5 / 1e9, 1) == 25.7
     assert summary["warmup_seconds"] == 1.5 and summary["data_seconds"] == 0.412
     assert summary["test_accuracy"] == 0.8991 and summary["framework"] == "numpy/2.4.6"
 
