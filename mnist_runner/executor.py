@@ -382,6 +382,19 @@ def launch(project: Project, args, env: dict | None = None, cpus: set[int] | Non
                      errors=errors)  # left for the caller: run() records the run first, then raises the first
 
 
+def _signalled_soon(quiet, within: float = 0.25) -> bool:
+    """Whether a signal comes to the runner within a moment. Ctrl-C reaches the row and the runner at once,
+    and on a busy machine the row can print its `error: interrupted` before the runner's own signal handler
+    has run; an error line is a row's last, so it can wait that moment to be told apart (the runner echoed
+    the row's line as well as printing its own once in about twenty runs of the test suite)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if quiet():
+            return True
+        time.sleep(0.01)
+    return quiet()
+
+
 def _pump(name: str, source, log, echo, quiet, on_line, errors: list) -> None:
     """Copy a child's stream line by line to its log file and to echo; on_line sees each line.
 
@@ -398,7 +411,7 @@ def _pump(name: str, source, log, echo, quiet, on_line, errors: list) -> None:
                 except Exception as error:
                     errors.append(error)
                     log = None
-            if echo is not None and not quiet():
+            if echo is not None and not quiet() and not (line.startswith(b"error: ") and _signalled_soon(quiet)):
                 try:
                     echo.line(name, line)
                 except (OSError, ValueError):  # the terminal or pipe went away: the log goes on

@@ -3,6 +3,7 @@
 import json
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -154,3 +155,13 @@ def test_the_live_display_shows_progress_in_a_bar_and_every_other_line_above_it(
     text = screen.getvalue()
     assert "a framework's own chatter" in text and "error: --sleep" in text
     assert "event=progress" not in text  # shown as the bar, not as lines
+
+
+def test_an_error_line_waits_a_moment_for_the_signal_that_may_have_caused_it():
+    """Ctrl-C reaches the row and the runner together: the row's `error: interrupted` must not be echoed
+    when the runner's own signal flag goes up a moment later, and is echoed when no signal comes."""
+    raised_at = time.monotonic() + 0.05
+    assert executor._signalled_soon(lambda: time.monotonic() > raised_at)
+    started = time.monotonic()
+    assert not executor._signalled_soon(lambda: False, within=0.1)
+    assert 0.1 <= time.monotonic() - started < 1
