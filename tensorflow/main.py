@@ -93,12 +93,12 @@ def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
 
 
 def warm_up(model: keras.Model, dataset: tf.data.Dataset) -> None:
-    """Trace and compile Keras's train function before epoch 1: one execution on the first batches,
-    then the weights and the optimizer's state put back, so that training starts where it would have."""
+    """Trace and compile Keras's train function before epoch 1: one execution on `dataset` (the first
+    batches), then the weights and the optimizer's state put back, so that training starts where it would have."""
     model.optimizer.build(model.trainable_variables)
     state = model.variables + model.optimizer.variables
     saved = [variable.numpy() for variable in state]
-    model.fit(dataset.take(STEPS_PER_EXECUTION), epochs=1, shuffle=False, verbose=0)
+    model.fit(dataset, epochs=1, shuffle=False, verbose=0)
     for variable, value in zip(state, saved):
         variable.assign(value)
 
@@ -168,7 +168,8 @@ def main(inputs):
     if args.epochs > 0:
         progress.warmup()
         started = time.perf_counter()
-        warm_up(model, make_dataset(splits.train_x, splits.train_y, args.batch_size))
+        first = slice(0, STEPS_PER_EXECUTION * args.batch_size)  # the batches the warm-up runs
+        warm_up(model, make_dataset(splits.train_x[first], splits.train_y[first], args.batch_size))
         log.warmup(time.perf_counter() - started)
         # verbose=0: Keras's progress bar would go to stdout, which carries only the log lines;
         # the callback prints the contract's progress lines on stderr instead.
