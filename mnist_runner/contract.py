@@ -16,5 +16,6 @@ TRAIN_FLOP_PER_EXAMPLE = FORWARD_FLOP + WEIGHT_GRADIENT_FLOP + INPUT_GRADIENT_FL
 
 
 def train_gflop(examples: int) -> float:
-    """GFLOP of training on `examples` examples: an epoch of the default 50,000 is 160.46."""
+    """GFLOP of training on `examples` examples (an epoch of the default 50,000 is 160.46); of a rate in
+    examples per second, GFLOP per second."""
     return TRAIN_FLOP_PER_EXAMPLE * examples / 1e9

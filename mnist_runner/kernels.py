@@ -58,14 +58,20 @@ def thread_env(threads: int | None) -> dict[str, str]:
     return dict(SINGLE_THREAD_ENV)
 
 
-def cpu_flags() -> set[str]:
+def _cpuinfo(key: str) -> str | None:
+    """The first CPU's `key` field in /proc/cpuinfo, or None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    return set((_cpuinfo("flags") or "").split())
 
 
 def isa() -> dict:
@@ -96,12 +102,9 @@ FLOP_PER_CYCLE = {"avx512": 16 * 2 * 2, "avx2": 8 * 2 * 2}
 def cpu_mhz() -> float | None:
     """The clock /proc/cpuinfo reports for the first CPU (on a VM, usually the nominal clock)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu MHz"):
-                return float(line.split(":", 1)[1])
-    except (OSError, ValueError):
-        pass
-    return None
+        return float(_cpuinfo("cpu MHz") or "")
+    except ValueError:
+        return None
 
 
 def physical_cores() -> int:

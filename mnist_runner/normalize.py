@@ -77,6 +77,7 @@ def summarize(records: list[dict], exit_code: int, stderr: str = "", interrupted
         error = lines[-1].strip() if lines else f"exited with status {exit_code}"
     elif not test:
         error = "no event=test line in the output"
+    rate = train_examples * len(epochs) / train_seconds if epochs and train_examples and train_seconds > 0 else None
     return {
         "status": "interrupted" if stopped else "failed" if error else "ok",
         "exit_code": exit_code,
@@ -91,11 +92,9 @@ def summarize(records: list[dict], exit_code: int, stderr: str = "", interrupted
         "final_val_loss": epochs[-1].get("val_loss") if epochs else None,
         "train_seconds": round(train_seconds, 3),
         "seconds_per_epoch": round(train_seconds / len(epochs), 3) if epochs else None,
-        "samples_per_second": round(train_examples * len(epochs) / train_seconds, 1)
-        if epochs and train_examples and train_seconds > 0 else None,
+        "samples_per_second": None if rate is None else round(rate, 1),
         # the contract's matrix-product FLOP per second of training (mnist_runner.contract)
-        "gflop_per_second": round(contract.train_gflop(train_examples) * len(epochs) / train_seconds, 1)
-        if epochs and train_examples and train_seconds > 0 else None,
+        "gflop_per_second": None if rate is None else round(contract.train_gflop(rate), 1),
         "warmup_seconds": _last(records, "warmup").get("seconds"),
         "data_seconds": data.get("seconds"),
         "test_seconds": test.get("seconds"),

@@ -165,7 +165,7 @@ def gflop_per_second(row: dict) -> float | None:
     if stats.get("median") is not None:
         return stats["median"]
     samples = (row["stats"].get("samples_per_second") or {}).get("median")
-    return None if samples is None else samples * contract.TRAIN_FLOP_PER_EXAMPLE / 1e9
+    return None if samples is None else contract.train_gflop(samples)
 
 
 def gflop_cell(row: dict, peak: float | None) -> str:
