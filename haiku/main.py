@@ -7,12 +7,13 @@ ahead of time, before epoch 1, and reported as the warm-up. Run from the reposit
     uv run --project haiku haiku/main.py --epochs 1
 """
 
+import functools
 import math
 import time
 
 import numpy as np
 
-from mnist_common import check_finite, cli, log, progress, read_inputs, run_main, weights
+from mnist_common import cache, check_finite, cli, log, progress, read_inputs, run_main, weights
 
 # ---------------------------------------------------------------- data
 # First the contract's inputs (SPEC.md §4): mnist_common reads and checks the flags, the IDX files
@@ -26,6 +27,13 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import optax
+
+# JAX's persistent compilation cache: a later run loads its compiled programs from disk instead of
+# compiling them again (the start-up advice of JAX's documentation). A size limit makes JAX lock the
+# folder (filelock), so runs side by side never read an entry half written.
+jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir("jax")))
+jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 # ---------------------------------------------------------------- model
@@ -50,7 +58,8 @@ def forward(x):
 network = hk.without_apply_rng(hk.transform(forward))  # params: {"fc1": {"w": [in, out], "b": [out]}, ...}
 
 
-def init_params(seed: int):
+@jax.jit  # one compiled program draws all six tensors (op by op, each random op would compile on its own)
+def init_params(seed):
     return network.init(jax.random.PRNGKey(seed), jnp.zeros((1, 784), jnp.float32))
 
 
@@ -80,7 +89,7 @@ def make_train_step(optimizer: optax.GradientTransformation):
     """optax.sgd(lr, momentum) is trace (buf = g + momentum*buf) then scale (update = -lr*buf):
     exactly the contract's PyTorch form."""
 
-    @jax.jit
+    @functools.partial(jax.jit, donate_argnums=(0, 1))  # the new params and state reuse the old ones' buffers
     def train_step(params, opt_state, images, labels, batch):
         x, y = images[batch], labels[batch]
         grads, (loss_sum, hits) = jax.grad(loss_and_hits, has_aux=True)(params, x, y)
