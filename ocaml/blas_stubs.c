@@ -1,5 +1,6 @@
 /* The OCaml row's way to OpenBLAS: a float32 matrix product (below), the optimiser's saxpby
- * and the library's version string. The matrix product:
+ * and the library's version string; then the three element-wise loops of a step that OCaml
+ * runs slowly (end of file). The matrix product:
  *
  *   c <- alpha * op(a) . op(b) + beta * c      (op = transpose when the flag is true)
  *
@@ -52,5 +53,41 @@ value ocaml_saxpby(value alpha, value x, value beta, value y)
         caml_invalid_argument("saxpby: the vectors' lengths differ");
     cblas_saxpby((int)Y->dim[0], (float)Double_val(alpha), (const float *)X->data, 1,
                  (float)Double_val(beta), (float *)Y->data, 1);
+    return Val_unit;
+}
+
+/* The element-wise loops over a [rows, cols] float32 Bigarray.Array2 (main.ml checks the shapes).
+ * In OCaml 4.13 each element is a float32->double conversion and a branch that mispredicts on
+ * about half the elements of a ReLU; these loops compile to branch-free SIMD (compare, mask). */
+#define ELEMENTS(m) ((long)Caml_ba_array_val(m)->dim[0] * (long)Caml_ba_array_val(m)->dim[1])
+
+/* m <- max(m, 0), in place: the ReLU. */
+value ocaml_relu(value m)
+{
+    float *x = (float *)Caml_ba_data_val(m);
+    for (long i = 0, n = ELEMENTS(m); i < n; i++)
+        x[i] = x[i] < 0.f ? 0.f : x[i];
+    return Val_unit;
+}
+
+/* grad <- grad * (h > 0), in place: the ReLU's backward pass. */
+value ocaml_relu_backward(value grad, value h)
+{
+    float *g = (float *)Caml_ba_data_val(grad);
+    const float *a = (const float *)Caml_ba_data_val(h);
+    for (long i = 0, n = ELEMENTS(h); i < n; i++)
+        g[i] = a[i] <= 0.f ? 0.f : g[i];
+    return Val_unit;
+}
+
+/* sums[j] <- sum over i of m[i, j], row by row (the order the OCaml loop used): a bias gradient. */
+value ocaml_column_sums(value m, value sums)
+{
+    const float *x = (const float *)Caml_ba_data_val(m);
+    float *s = (float *)Caml_ba_data_val(sums);
+    long rows = Caml_ba_array_val(m)->dim[0], cols = Caml_ba_array_val(m)->dim[1];
+    for (long j = 0; j < cols; j++) s[j] = 0.f;
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) s[j] += x[i * cols + j];
     return Val_unit;
 }

@@ -17,19 +17,21 @@ external sgemm : bool -> bool -> float -> mat -> mat -> float -> mat -> unit
   = "ocaml_sgemm_bytecode" "ocaml_sgemm"
 external saxpby : float -> vec -> float -> vec -> unit = "ocaml_saxpby"
 external openblas_config : unit -> string = "ocaml_openblas_config"
+(* Element-wise loops in C (blas_stubs.c explains why), in place, on equal-shaped matrices. *)
+external relu : mat -> unit = "ocaml_relu" (* m = max(m, 0) *)
+external relu_backward : mat -> mat -> unit = "ocaml_relu_backward" (* grad = grad * (h > 0) *)
+external column_sums : mat -> vec -> unit = "ocaml_column_sums" (* a bias gradient *)
 
 let zeros rows cols = let m = Array2.create float32 c_layout rows cols in Array2.fill m 0.; m
 let zeros_vec n = let v = Array1.create float32 c_layout n in Array1.fill v 0.; v
 
-(* c = op(a)·op(b) + beta·c, where op transposes when its flag is true; shapes checked here. *)
-let matmul ?(beta = 0.) ?into trans_a a trans_b b =
+(* c = op(a)·op(b) + beta·c, where op transposes when its flag is true; shapes checked here.
+   c is written in place (with beta = 0 sgemm overwrites it, so it needs no zeroing). *)
+let matmul ?(beta = 0.) trans_a a trans_b b c =
   let dims t m = if t then (Array2.dim2 m, Array2.dim1 m) else (Array2.dim1 m, Array2.dim2 m) in
   let (m, k), (k', n) = (dims trans_a a, dims trans_b b) in
-  if k <> k' then invalid_arg (Printf.sprintf "matmul: inner dimensions %d and %d differ" k k');
-  (* a new c needs no zeroing: with beta = 0 sgemm overwrites it *)
-  let c = match into with Some c -> c | None -> Array2.create float32 c_layout m n in
-  sgemm trans_a trans_b 1. a b beta c;
-  c
+  if k <> k' || (m, n) <> (Array2.dim1 c, Array2.dim2 c) then invalid_arg "matmul: shapes differ";
+  sgemm trans_a trans_b 1. a b beta c
 
 (* One nn.Linear: weight [out, in] (PyTorch's layout), bias [out]; layers: name, fan_in, fan_out. *)
 type layer = { weight : mat; bias : vec }
@@ -51,31 +53,37 @@ let init_params rng =
   in
   of_list (List.map layer layers)
 
-(* x·Wᵀ + b: each output row starts as the bias, then sgemm adds the product (beta = 1). *)
-let linear { weight; bias } x =
-  let out = Array2.create float32 c_layout (Array2.dim1 x) (Array1.dim bias) in
+(* Every matrix a step writes, allocated once per batch size and then overwritten, step after
+   step: fresh Bigarrays (about 4 MB a step) cost page faults and major GC slices. *)
+type workspace = {
+  x : mat; h1 : mat; h2 : mat; logits : mat; (* the batch and forward's activations *)
+  grad_logits : mat; grad_h2 : mat; grad_h1 : mat; grads : params; (* backward's gradients *)
+}
+
+let workspace rows =
+  let mat cols = Array2.create float32 c_layout rows cols in
+  let grads (_, fan_in, fan_out) = { weight = zeros fan_out fan_in; bias = zeros_vec fan_out } in
+  { x = mat Data.pixels; h1 = mat 512; h2 = mat 512; logits = mat 10;
+    grad_logits = mat 10; grad_h2 = mat 512; grad_h1 = mat 512; grads = of_list (List.map grads layers) }
+
+(* out = x·Wᵀ + b: each output row starts as the bias, then sgemm adds the product (beta = 1). *)
+let linear { weight; bias } x out =
   for i = 0 to Array2.dim1 x - 1 do Array1.blit bias (Array2.slice_left out i) done;
-  matmul ~beta:1. ~into:out false x true weight
+  matmul ~beta:1. false x true weight out
 
-let relu (m : mat) =
-  for i = 0 to Array2.dim1 m - 1 do
-    for j = 0 to Array2.dim2 m - 1 do
-      if Array2.unsafe_get m i j < 0. then Array2.unsafe_set m i j 0.
-    done
-  done;
-  m
+(* The batch's logits, into ws.logits; ws.h1 and ws.h2 keep the activations backward needs. *)
+let forward p ws x =
+  linear p.fc1 x ws.h1;
+  relu ws.h1;
+  linear p.fc2 ws.h1 ws.h2;
+  relu ws.h2;
+  linear p.fc3 ws.h2 ws.logits;
+  ws.logits
 
-(* Logits for a batch, plus the hidden activations that backward needs. *)
-let forward p x =
-  let h1 = relu (linear p.fc1 x) in
-  let h2 = relu (linear p.fc2 h1) in
-  (linear p.fc3 h2, (h1, h2))
-
-(* Summed loss, number of correct predictions, and the gradient of the batch-mean softmax
-   cross-entropy with respect to the logits. labels.(offset + i) is row i's label. *)
-let softmax_cross_entropy (logits : mat) labels offset =
+(* Summed loss and number of correct predictions; writes into grad the gradient of the
+   batch-mean softmax cross-entropy with respect to the logits. labels.(offset + i) is row i's. *)
+let softmax_cross_entropy (logits : mat) labels offset (grad : mat) =
   let n = Array2.dim1 logits and k = Array2.dim2 logits in
-  let grad = zeros n k in
   let loss_sum = ref 0. and correct = ref 0 in
   for i = 0 to n - 1 do
     let label = labels.(offset + i) in
@@ -96,32 +104,19 @@ let softmax_cross_entropy (logits : mat) labels offset =
       grad.{i, j} <- ((if j = label then p -. 1. else p) /. float_of_int n)
     done
   done;
-  (!loss_sum, !correct, grad)
+  (!loss_sum, !correct)
 
-(* grad_h * (h > 0), in place: the ReLU's backward pass. *)
-let relu_backward (grad : mat) (h : mat) =
-  for i = 0 to Array2.dim1 h - 1 do
-    for j = 0 to Array2.dim2 h - 1 do
-      if Array2.unsafe_get h i j <= 0. then Array2.unsafe_set grad i j 0.
-    done
-  done;
-  grad
-
-let column_sums (m : mat) : vec =
-  let sums = zeros_vec (Array2.dim2 m) in
-  for i = 0 to Array2.dim1 m - 1 do
-    for j = 0 to Array2.dim2 m - 1 do
-      Array1.unsafe_set sums j (Array1.unsafe_get sums j +. Array2.unsafe_get m i j)
-    done
-  done;
-  sums
-
-(* Backpropagation through fc3 -> ReLU -> fc2 -> ReLU -> fc1: a gradient per parameter. *)
-let backward p x (h1, h2) grad_logits =
-  let grad_h2 = relu_backward (matmul false grad_logits false p.fc3.weight) h2 in
-  let grad_h1 = relu_backward (matmul false grad_h2 false p.fc2.weight) h1 in
-  let grad delta input = { weight = matmul true delta false input; bias = column_sums delta } in
-  { fc1 = grad grad_h1 x; fc2 = grad grad_h2 h1; fc3 = grad grad_logits h2 }
+(* Backpropagation through fc3 -> ReLU -> fc2 -> ReLU -> fc1, from ws.grad_logits: a gradient
+   per parameter, into ws.grads. *)
+let backward p ws x =
+  matmul false ws.grad_logits false p.fc3.weight ws.grad_h2;
+  relu_backward ws.grad_h2 ws.h2;
+  matmul false ws.grad_h2 false p.fc2.weight ws.grad_h1;
+  relu_backward ws.grad_h1 ws.h1;
+  let grad delta input g = matmul true delta false input g.weight; column_sums delta g.bias in
+  grad ws.grad_h1 x ws.grads.fc1;
+  grad ws.grad_h2 ws.h1 ws.grads.fc2;
+  grad ws.grad_logits ws.h2 ws.grads.fc3
 
 (* ---------------------------------------------------------------- train step (SPEC.md §3) *)
 (* Every parameter as a flat float32 vector (views, not copies), for the element-wise optimiser. *)
@@ -130,15 +125,14 @@ let tensors p = List.concat_map (fun l -> [ Weights.flat l.weight; l.bias ]) (to
 (* One SGD-with-momentum step in PyTorch's form (buf = mu*buf + g; p = p - lr*buf), in place.
    Each line is one BLAS saxpby (y = a*x + b*y); an OCaml loop here cost more than all of the
    step's matrix products (README.md). Returns the batch's summed loss and correct count. *)
-let train_step params velocity x labels lr momentum =
-  let logits, hidden = forward params x in
-  let loss, correct, grad_logits = softmax_cross_entropy logits labels 0 in
-  let grads = backward params x hidden grad_logits in
+let train_step params velocity ws x labels lr momentum =
+  let loss, correct = softmax_cross_entropy (forward params ws x) labels 0 ws.grad_logits in
+  backward params ws x;
   let update (p, v) g =
     saxpby 1. g momentum v;
     saxpby (-.lr) v 1. p
   in
-  List.iter2 update (List.combine (tensors params) (tensors velocity)) (tensors grads);
+  List.iter2 update (List.combine (tensors params) (tensors velocity)) (tensors ws.grads);
   (loss, correct)
 
 (* One pass over the training set in consecutive batches of the epoch's order (the last,
@@ -146,17 +140,18 @@ let train_step params velocity x labels lr momentum =
 let train_epoch params velocity (splits : Data.splits) (cfg : Cli.config) ~epoch order =
   let n = Array.length order in
   let batches = (n + cfg.batch_size - 1) / cfg.batch_size in
-  let loss_sum = ref 0. and correct = ref 0 in
+  let loss_sum = ref 0. and correct = ref 0 and ws = ref (workspace cfg.batch_size) in
   for batch = 0 to batches - 1 do
     let start = batch * cfg.batch_size in
     let size = min cfg.batch_size (n - start) in
+    if size <> Array2.dim1 !ws.x then ws := workspace size; (* the last, partial batch *)
     (* gather the batch's images and labels into one matrix and one array *)
-    let x = Array2.create float32 c_layout size Data.pixels in
+    let x = !ws.x in
     for i = 0 to size - 1 do
       Array1.blit (Array2.slice_left splits.train_x order.(start + i)) (Array2.slice_left x i)
     done;
     let y = Array.init size (fun i -> splits.train_y.(order.(start + i))) in
-    let loss, hits = train_step params velocity x y cfg.lr cfg.momentum in
+    let loss, hits = train_step params velocity !ws x y cfg.lr cfg.momentum in
     loss_sum := !loss_sum +. loss;
     correct := !correct + hits;
     let loss = !loss_sum /. float_of_int (start + size) in (* the epoch's running mean *)
@@ -168,11 +163,13 @@ let train_epoch params velocity (splits : Data.splits) (cfg : Cli.config) ~epoch
 (* Mean loss and accuracy over a whole split, in batches of 1000 (views, no copies). *)
 let evaluate params x y =
   let n = Array2.dim1 x in
-  let loss_sum = ref 0. and correct = ref 0 in
+  let loss_sum = ref 0. and correct = ref 0 and ws = ref (workspace (min 1000 n)) in
   for batch = 0 to (n - 1) / 1000 do
     let start = batch * 1000 in
-    let logits, _ = forward params (Array2.sub_left x start (min 1000 (n - start))) in
-    let loss, hits, _ = softmax_cross_entropy logits y start in
+    let size = min 1000 (n - start) in
+    if size <> Array2.dim1 !ws.x then ws := workspace size;
+    let logits = forward params !ws (Array2.sub_left x start size) in
+    let loss, hits = softmax_cross_entropy logits y start !ws.grad_logits in
     loss_sum := !loss_sum +. loss;
     correct := !correct + hits
   done;
@@ -180,7 +177,7 @@ let evaluate params x y =
 
 (* Softmax probabilities of each image's ten classes (--predict), one array per image. *)
 let predict params x =
-  let logits, _ = forward params x in
+  let logits = forward params (workspace (Array2.dim1 x)) x in
   Array.init (Array2.dim1 logits) (fun i ->
       let row = Array.init (Array2.dim2 logits) (fun j -> logits.{i, j}) in
       let top = Array.fold_left Float.max neg_infinity row in
