@@ -1,19 +1,17 @@
-//! MNIST in Rust with candle: candle_nn layers, candle's autograd, and SGD with momentum of our own. The
-//! contract's plumbing (flags, IDX files, weights file, log lines, errors, the seeded RNG) is the mnist_contract
-//! crate in common/rust/, which every Rust row shares.
-//!
-//! The same model, data and hyperparameters as every other row (SPEC.md). Run from the repository root:
+//! MNIST in Rust with candle: tensors, candle's autograd and SGD with momentum of our own. The contract's plumbing
+//! (flags, IDX files, weights file, log lines, errors, the seeded RNG) is the mnist_contract crate in common/rust/,
+//! which every Rust row shares. Same model, data and hyperparameters as every row (SPEC.md); from the repository root:
 //!
 //!     cargo run --release --manifest-path rust/Cargo.toml -- --epochs 1
 
 use std::{collections::HashMap, path::Path, time::Instant};
 
 use candle_core::{DType, Device, Module, Tensor, Var, D};
-use candle_nn::{loss, ops, Linear};
+use candle_nn::{loss, ops};
 use mnist_contract::{check_finite, data, log, progress, rng, weights, Args, Failure};
 
 const ROW: &str = "rust";
-const ABOUT: &str = "Train the SPEC.md MLP on MNIST with candle: candle_nn layers, autograd, and SGD with momentum.";
+const ABOUT: &str = "Train the SPEC.md MLP on MNIST with candle: tensors, autograd, and SGD with momentum.";
 
 // ---------------------------------------------------------------- data
 /// A split as candle tensors: images f32 [n, 784] in [0, 1], labels u32 [n]. mnist_contract::data has read and
@@ -34,8 +32,7 @@ fn to_tensors(split: data::Split) -> candle_core::Result<Split> {
 /// (name, fan_in, fan_out) of each layer: x[784] → fc1 → ReLU → fc2 → ReLU → fc3 → logits[10].
 const LAYERS: [(&str, usize, usize); 3] = [("fc1", 784, 512), ("fc2", 512, 512), ("fc3", 512, 10)];
 
-/// Every parameter under its PyTorch name (fc1.weight, fc1.bias, ...) as a candle `Var`: a tensor that
-/// autograd tracks and the optimiser updates in place.
+/// Every parameter under its PyTorch name (fc1.weight, ...) as a `Var`: autograd tracks it, the optimiser sets it.
 type Params = HashMap<String, Var>;
 
 /// PyTorch's nn.Linear default: weight *and* bias ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in)), drawn from the row's
@@ -46,45 +43,50 @@ fn init_params(rng: &mut rng::Rng) -> candle_core::Result<Params> {
         let bound = 1.0 / (fan_in as f64).sqrt();
         for (name, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])] {
             let values = rng::uniform(rng, bound, shape.iter().product());
-            params.insert(format!("{layer}.{name}"), Var::from_vec(values, shape, &Device::Cpu)?);
+            params.insert(format!("{layer}.{name}"), to_var(values, shape)?);
         }
     }
     Ok(params)
 }
 
-/// The parameters of a weights file (--init, --load), which mnist_contract::weights checks against SPEC.md §5.
-fn load_params(path: &Path) -> Result<Params, Failure> {
-    let to_var = |p: weights::Param| Ok((p.name, Var::from_vec(p.values, p.shape, &Device::Cpu)?));
-    weights::load(path)?.into_iter().map(to_var).collect()
+/// A parameter as a `Var`; a weight, [out, in] (PyTorch's layout, the file's), is kept as [in, out] (see `Net`).
+fn to_var(values: Vec<f32>, shape: Vec<usize>) -> candle_core::Result<Var> {
+    let tensor = Tensor::from_vec(values, shape, &Device::Cpu)?;
+    Var::from_tensor(&if tensor.rank() == 2 { tensor.t()?.contiguous()? } else { tensor })
 }
 
-/// Write the parameters as a safetensors file (--save).
+/// The parameters of a weights file (--init, --load), which mnist_contract::weights checks against SPEC.md §5.
+fn load_params(path: &Path) -> Result<Params, Failure> {
+    weights::load(path)?.into_iter().map(|p| Ok((p.name, to_var(p.values, p.shape)?))).collect()
+}
+
+/// Write the parameters as a safetensors file (--save), the weights back in PyTorch's [out, in] layout.
 fn save_params(path: &Path, params: &Params) -> Result<(), Failure> {
     let to_param = |(name, var): (&String, &Var)| -> candle_core::Result<weights::Param> {
-        Ok(weights::Param { name: name.clone(), shape: var.dims().to_vec(), values: var.flatten_all()?.to_vec1()? })
+        let t = if var.rank() == 2 { var.t()? } else { var.as_tensor().clone() };
+        Ok(weights::Param { name: name.clone(), shape: t.dims().to_vec(), values: t.flatten_all()?.to_vec1()? })
     };
     weights::save(path, &params.iter().map(to_param).collect::<candle_core::Result<Vec<_>>>()?)
 }
 
-/// Three candle_nn::Linear layers (x·Wᵀ + b, PyTorch's layout) that share the parameters' storage.
-struct Net {
-    fc1: Linear,
-    fc2: Linear,
-    fc3: Linear,
-}
+/// (weight, bias) of fc1, fc2, fc3, sharing the parameters' storage; each layer is x·W + b with W as [in, out]
+/// (candle_nn::Linear's x·Wᵀ makes autograd add Wᵀ's gradient into W's, a strided pass each step: README).
+struct Net([(Tensor, Tensor); 3]);
 
 impl Net {
     fn new(params: &Params) -> Net {
         let tensor = |name: String| params[&name].as_tensor().clone(); // shares the Var's storage
-        let linear = |fc: &str| Linear::new(tensor(format!("{fc}.weight")), Some(tensor(format!("{fc}.bias"))));
-        Net { fc1: linear("fc1"), fc2: linear("fc2"), fc3: linear("fc3") }
+        Net(["fc1", "fc2", "fc3"].map(|fc| (tensor(format!("{fc}.weight")), tensor(format!("{fc}.bias")))))
     }
 }
 
 impl Module for Net {
     /// The logits of a batch: fc1 → ReLU → fc2 → ReLU → fc3 (the loss applies the softmax).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.apply(&self.fc1)?.relu()?.apply(&self.fc2)?.relu()?.apply(&self.fc3)
+        let [(w1, b1), (w2, b2), (w3, b3)] = &self.0;
+        let h1 = x.matmul(w1)?.broadcast_add(b1)?.relu()?;
+        let h2 = h1.matmul(w2)?.broadcast_add(b2)?.relu()?;
+        h2.matmul(w3)?.broadcast_add(b3)
     }
 }
 
@@ -109,8 +111,8 @@ impl SgdMomentum {
         let grads = loss.backward()?;
         for (var, buf) in self.vars.iter().zip(self.velocity.iter_mut()) {
             if let Some(grad) = grads.get(var) {
-                *buf = (buf.affine(self.momentum, 0.0)? + grad)?; // buf ← μ·buf + g
-                var.set(&var.sub(&buf.affine(self.lr, 0.0)?)?)?; // p ← p − lr·buf (in place: the Linears see it)
+                *buf = (buf.affine(self.momentum, 0.0)? + grad.detach())?; // buf ← μ·buf + g, holding no graph
+                var.set(&var.sub(&buf.affine(self.lr, 0.0)?)?)?; // p ← p − lr·buf (in place: the Net sees it)
             }
         }
         Ok(())
