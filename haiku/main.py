@@ -58,9 +58,9 @@ def forward(x):
 network = hk.without_apply_rng(hk.transform(forward))  # params: {"fc1": {"w": [in, out], "b": [out]}, ...}
 
 
-@jax.jit  # one compiled program draws all six tensors (op by op, each random op would compile on its own)
-def init_params(seed):
-    return network.init(jax.random.PRNGKey(seed), jnp.zeros((1, 784), jnp.float32))
+def init_params(seed: int):
+    # jax.jit: one compiled program draws all six tensors (op by op, each random op compiles on its own)
+    return jax.jit(network.init)(jax.random.PRNGKey(seed), jnp.zeros((1, 784), jnp.float32))
 
 
 # Haiku keeps w as [in, out]; the weights file has PyTorch's names and [out, in] layout.

@@ -189,6 +189,17 @@ def test_shuffling_follows_the_seed(project, reference, data_root, tmp_path_fact
     assert train_losses["seed 0"] != train_losses["seed 1"], f"--seed does not change the order: {train_losses}"
 
 
+def test_the_largest_seed_draws_its_own_weights_and_trains(project, data_root):
+    """SPEC.md §4: --seed takes 0 … 4294967295, and the largest seeds the row's own initialisation too.
+
+    (Haiku's jit-compiled init once took the seed as a traced int32 and crashed above 2³¹ − 1.)"""
+    largest = 2**32 - 1
+    result = run_row(project, "--seed", str(largest), "--limit-train", "256", "--epochs", "1", data_root=data_root)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert result.last("config")["seed"] == largest and result.last("config")["init"] == 0
+    assert np.isfinite(result.last("epoch")["train_loss"]), result.stdout
+
+
 def test_help_lists_every_contract_flag(project):
     result = run_row(project, "--help")
     assert result.exit_code == 0, result.stderr
