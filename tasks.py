@@ -26,7 +26,7 @@ def _projects(project, all_) -> list[registry.Project]:
 @task
 def list(c):  # noqa: A001 - the task is called `invoke list`
     """Every row, whether its toolchain is installed, and its last result."""
-    print(f"{'row':<12} {'language':<28} {'installed':<10} last run")
+    print(f"{'row':<18} {'language':<28} {'installed':<10} last run")
     for project in registry.discover():
         summary = executor.latest_summary(project.name)
         if summary is None:
@@ -40,7 +40,7 @@ def list(c):  # noqa: A001 - the task is called `invoke list`
         else:
             last = f"failed: {summary['error']} ({project.name}/{summary['run_id']})"
         installed = "yes" if project.installed else "no"
-        print(f"{project.name:<12} {project.language:<28} {installed:<10} {last}")
+        print(f"{project.name:<18} {project.language:<28} {installed:<10} {last}")
 
 
 @task(help={"project": "row(s) to install, comma-separated", "all_": "install every row"})

@@ -306,7 +306,8 @@ def launch(project: Project, args, env: dict | None = None, cpus: set[int] | Non
            signals: "_Signals | None" = None) -> Completed:
     """Start the row (already built) from the repository root with args, and wait for it: the one way rows run.
 
-    env adds variables to the row's environment (kernel family, thread counts, MNIST_RUN_DIR); cpus pins
+    The row's own variables (a variant's backend, row.toml `env`) come first; env adds variables to the
+    row's environment (kernel family, thread counts, MNIST_RUN_DIR); cpus pins
     the row to those CPUs. logs, a folder, receives stdout.log and stderr.log line by line as they come;
     echo shows the lines live; on_record sees each parsed stdout log line as it arrives. After timeout
     seconds the row is killed and TimeoutError raised. Signals that come meanwhile are passed on (see
@@ -314,7 +315,7 @@ def launch(project: Project, args, env: dict | None = None, cpus: set[int] | Non
     """
     signals = signals or _Signals()
     command = project.argv(project.run_command) + [str(arg) for arg in args]
-    environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, **dict(project.env), **(env or {}), "PYTHONUNBUFFERED": "1"}
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE,

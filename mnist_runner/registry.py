@@ -2,6 +2,16 @@
 
 A row is added by adding a directory with a row.toml; nothing here names a row.
 Placeholders in commands: {dir} is the row's directory, {root} the repository root.
+
+Variants: one program that runs on several backends (Keras 3 on JAX, PyTorch or TensorFlow) is one
+directory whose row.toml has a `[variants.NAME]` table per backend. Each variant is a row of its own,
+named DIRECTORY-NAME (keras-jax), measured and tested like any other; it shares the directory, its
+environment and its sources, and overrides the top-level keys it names (title, order, table, kernels)
+and adds `env`, the environment variables that select its backend, and `aliases`, other names
+`--project` accepts for it.
+
+Frameworks that cannot run any more (no release for a current Python) are not rows: NOT_RUNNABLE
+lists them, with the reason and the dates, for the README's table.
 """
 
 import shutil
@@ -12,6 +22,7 @@ from pathlib import Path
 from mnist_runner import ROOT
 
 MANIFEST = "row.toml"
+NOT_RUNNABLE = ROOT / "not-runnable.toml"
 
 
 class ManifestError(Exception):
@@ -37,6 +48,8 @@ class Project:
     contract: tuple[str, ...] = ()  # the language's contract library files the row uses (common/<language>/)
     kernel_library: str | None = None  # [kernels] library: what runs the matrix products
     kernel_report: str | None = None  # [kernels] report: a regex whose group 1 names the loaded kernels (stderr)
+    env: tuple[tuple[str, str], ...] = ()  # a variant's environment variables (e.g. KERAS_BACKEND)
+    aliases: tuple[str, ...] = ()  # other names --project accepts
 
     def expand(self, text: str) -> str:
         return text.format(dir=self.directory, root=ROOT)
@@ -64,45 +77,106 @@ def _commands(value, where: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(c) for c in value)
 
 
-def load_project(directory: Path) -> Project:
+def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), aliases=()) -> Project:
+    setup, build, run, check, kernel = (manifest.get(k, {}) for k in ("setup", "build", "run", "check", "kernels"))
+    return Project(
+        name=name,
+        directory=directory,
+        title=manifest["title"],
+        language=manifest["language"],
+        order=int(manifest.get("order", 1000)),
+        table=dict(manifest["table"]),
+        apt=tuple(setup.get("apt", ())),
+        uv=bool(setup.get("uv", False)),
+        setup_commands=_commands(setup.get("commands", []), f"{path} [setup] commands"),
+        build_commands=_commands(build.get("commands", []), f"{path} [build] commands"),
+        run_command=_commands([run["command"]], f"{path} [run] command")[0],
+        check_paths=tuple(check.get("paths", ())),
+        check_tools=tuple(check.get("tools", ())),
+        sources=tuple(manifest.get("sources", ())),
+        contract=tuple(manifest.get("contract", ())),
+        kernel_library=kernel.get("library"),
+        kernel_report=kernel.get("report"),
+        env=tuple((str(k), str(v)) for k, v in env),
+        aliases=tuple(aliases),
+    )
+
+
+def _variant(manifest: dict, variant: dict) -> dict:
+    """The top-level keys with the variant's overrides; tables (table, kernels) merge key by key."""
+    merged = {**manifest}
+    for key, value in variant.items():
+        if key in ("env", "aliases"):
+            continue
+        merged[key] = {**manifest.get(key, {}), **value} if isinstance(value, dict) else value
+    return merged
+
+
+def load_projects(directory: Path) -> list[Project]:
+    """The row(s) a row.toml describes: one, or one per `[variants.NAME]` table."""
     path = directory / MANIFEST
     try:
         manifest = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: {error}") from None
+    variants = manifest.pop("variants", None)
     try:
-        setup, build, run, check, kernel = (manifest.get(k, {}) for k in ("setup", "build", "run", "check", "kernels"))
-        return Project(
-            name=directory.name,
-            directory=directory,
-            title=manifest["title"],
-            language=manifest["language"],
-            order=int(manifest.get("order", 1000)),
-            table=dict(manifest["table"]),
-            apt=tuple(setup.get("apt", ())),
-            uv=bool(setup.get("uv", False)),
-            setup_commands=_commands(setup.get("commands", []), f"{path} [setup] commands"),
-            build_commands=_commands(build.get("commands", []), f"{path} [build] commands"),
-            run_command=_commands([run["command"]], f"{path} [run] command")[0],
-            check_paths=tuple(check.get("paths", ())),
-            check_tools=tuple(check.get("tools", ())),
-            sources=tuple(manifest.get("sources", ())),
-            contract=tuple(manifest.get("contract", ())),
-            kernel_library=kernel.get("library"),
-            kernel_report=kernel.get("report"),
-        )
+        if variants is None:
+            return [_project(directory, path, directory.name, manifest)]
+        if not isinstance(variants, dict) or not variants:
+            raise ManifestError(f"{path}: [variants] must hold one table per variant")
+        return [_project(directory, path, f"{directory.name}-{name}", _variant(manifest, variant),
+                         env=dict(variant.get("env", {})).items(), aliases=variant.get("aliases", ()))
+                for name, variant in variants.items()]
     except KeyError as error:
         raise ManifestError(f"{path}: missing required key {error.args[0]!r}") from None
 
 
+def load_project(directory: Path) -> Project:
+    """The row a directory without variants holds."""
+    projects = load_projects(directory)
+    if len(projects) != 1:
+        raise ManifestError(f"{directory / MANIFEST}: holds {len(projects)} variants, not one row")
+    return projects[0]
+
+
 def discover(root: Path = ROOT) -> list[Project]:
     """Every row directory under root, in the table's order."""
-    projects = [load_project(manifest.parent) for manifest in sorted(root.glob(f"*/{MANIFEST}"))]
+    projects = [p for manifest in sorted(root.glob(f"*/{MANIFEST}")) for p in load_projects(manifest.parent)]
+    seen = {}
+    for project in projects:
+        for name in (project.name, *project.aliases):
+            if name in seen:
+                raise ManifestError(f"{project.directory / MANIFEST}: the name {name!r} is taken by {seen[name]}")
+            seen[name] = project.name
     return sorted(projects, key=lambda p: (p.order, p.name))
 
 
 def get(name: str, root: Path = ROOT) -> Project:
-    projects = {p.name: p for p in discover(root)}
-    if name not in projects:
-        raise ManifestError(f"unknown project {name!r}; known: {', '.join(projects) or 'none'}")
-    return projects[name]
+    """A row by its name or one of its aliases (`tensorflow` is the row `keras-tensorflow`)."""
+    projects = discover(root)
+    for project in projects:
+        if name == project.name or name in project.aliases:
+            return project
+    raise ManifestError(f"unknown project {name!r}; known: {', '.join(p.name for p in projects) or 'none'}")
+
+
+@dataclass(frozen=True)
+class NotRunnable:
+    """A framework of the seeds that no longer runs on a current Python: a line in the README's table."""
+    title: str
+    language: str
+    last_release: str
+    reason: str
+
+
+def not_runnable(path: Path = NOT_RUNNABLE) -> list[NotRunnable]:
+    if not path.exists():
+        return []
+    try:
+        entries = tomllib.loads(path.read_text()).get("framework", [])
+        return [NotRunnable(e["title"], e["language"], e["last_release"], e["reason"]) for e in entries]
+    except tomllib.TOMLDecodeError as error:
+        raise ManifestError(f"{path}: {error}") from None
+    except KeyError as error:
+        raise ManifestError(f"{path}: a [[framework]] is missing {error.args[0]!r}") from None

@@ -27,7 +27,7 @@ def build_once(project: Project) -> None:
     """Build a row once per test process; a file lock keeps parallel workers from building it together."""
     if project.name in _built:
         return
-    with open(Path(tempfile.gettempdir()) / f"mnist-build-{project.name}.lock", "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"mnist-build-{project.directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for command in project.build_commands:
             built = subprocess.run(project.argv(command), cwd=project.directory, capture_output=True, text=True)

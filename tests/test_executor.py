@@ -8,7 +8,7 @@ import time
 import pytest
 
 from mnist_runner import executor, report
-from mnist_runner.registry import Project, load_project, ManifestError
+from mnist_runner.registry import ManifestError, Project, discover, get, load_project, load_projects, not_runnable
 
 FAKE_ROW = textwrap.dedent("""\
     import sys
@@ -102,6 +102,68 @@ def test_manifest_errors_name_the_file(tmp_path):
     (tmp_path / "row" / "row.toml").write_text('title = "X"\n')
     with pytest.raises(ManifestError, match="row.toml: missing required key 'language'"):
         load_project(tmp_path / "row")
+
+
+VARIANTS = textwrap.dedent("""\
+    title = "Keras 3"
+    language = "Python"
+    order = 30
+    sources = ["main.py"]
+    table = { data = "arrays", training = "fit", network = "Sequential", autograd = "?" }
+    run = { command = ["{dir}/.venv/bin/python", "{dir}/main.py"] }
+    kernels = { library = "?" }
+
+    [variants.tensorflow]
+    title = "Keras 3 on TensorFlow"
+    aliases = ["tensorflow"]
+    env = { KERAS_BACKEND = "tensorflow" }
+    table = { autograd = "TensorFlow" }
+    kernels = { library = "oneDNN" }
+
+    [variants.jax]
+    title = "Keras 3 on JAX"
+    order = 31
+    env = { KERAS_BACKEND = "jax" }
+    table = { autograd = "JAX" }
+    """)
+
+
+def test_each_variant_is_a_row_sharing_the_directory_with_its_own_environment_and_aliases(tmp_path):
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "row.toml").write_text(VARIANTS)
+    tensorflow, jax = load_projects(tmp_path / "keras")
+    assert (tensorflow.name, tensorflow.title, tensorflow.order) == ("keras-tensorflow", "Keras 3 on TensorFlow", 30)
+    assert (jax.name, jax.order, dict(jax.env)) == ("keras-jax", 31, {"KERAS_BACKEND": "jax"})
+    # tables merge key by key: the variant's autograd, the shared data column
+    assert (tensorflow.table["autograd"], tensorflow.table["data"], jax.table["autograd"]) == ("TensorFlow", "arrays", "JAX")
+    assert (tensorflow.kernel_library, jax.kernel_library) == ("oneDNN", "?")
+    assert tensorflow.directory == jax.directory == tmp_path / "keras" and tensorflow.sources == jax.sources
+    assert [p.name for p in discover(tmp_path)] == ["keras-tensorflow", "keras-jax"]
+    assert get("tensorflow", tmp_path) == tensorflow and get("keras-jax", tmp_path) == jax
+    with pytest.raises(ManifestError, match="unknown project 'keras'; known: keras-tensorflow, keras-jax"):
+        get("keras", tmp_path)
+    with pytest.raises(ManifestError, match="holds 2 variants"):
+        load_project(tmp_path / "keras")
+    (tmp_path / "tensorflow").mkdir()  # a row whose name another row already answers to
+    (tmp_path / "tensorflow" / "row.toml").write_text(VARIANTS.split("[variants")[0])
+    with pytest.raises(ManifestError, match="the name 'tensorflow' is taken by keras-tensorflow"):
+        discover(tmp_path)
+
+
+def test_a_variants_environment_reaches_its_program_and_the_callers_comes_after(tmp_path):
+    script = "import os; print('event=start row=' + os.environ['KERAS_BACKEND'] + '-' + os.environ['OTHER'])"
+    project = fake_project(tmp_path, script=script, env=(("KERAS_BACKEND", "jax"), ("OTHER", "row")))
+    assert executor.launch(project, []).stdout.strip() == "event=start row=jax-row"
+    assert executor.launch(project, [], env={"OTHER": "caller"}).stdout.strip() == "event=start row=jax-caller"
+
+
+def test_the_frameworks_that_cannot_run_name_their_reason_and_dates(tmp_path):
+    entries = not_runnable()
+    assert {e.title for e in entries} >= {"CNTK", "Caffe2"}
+    assert all(e.reason and any(year in e.last_release for year in ("2019", "2020", "2021", "2022")) for e in entries)
+    (tmp_path / "bad.toml").write_text('[[framework]]\ntitle = "X"\n')
+    with pytest.raises(ManifestError, match="missing 'language'"):
+        not_runnable(tmp_path / "bad.toml")
 
 
 PROGRESS_ROW = textwrap.dedent("""\
