@@ -1,37 +1,44 @@
-"""MNIST in TensorFlow: a keras.Sequential of Dense layers, trained by model.fit on a tf.data pipeline.
+"""MNIST in Keras 3: one keras.Sequential of Dense layers, trained by model.fit, on any of Keras's backends.
 
-Keras (as shipped with TensorFlow) runs the loop; a Callback prints the contract's log lines.
+The same file runs on JAX, PyTorch or TensorFlow: KERAS_BACKEND picks one before Keras is imported.
+row.toml makes each backend a row of its own (keras-jax, keras-torch, keras-tensorflow; `--project
+tensorflow` is keras-tensorflow). Only the quiet import and the steps-per-execution setting know which.
 Run from the repository root:
 
-    uv run --project tensorflow tensorflow/main.py --epochs 1
+    KERAS_BACKEND=jax uv run --project keras keras/main.py --epochs 1
 """
 
 import math
+import os
 import time
 
-from mnist_common import check_finite, cli, log, progress, quiet, read_inputs, run_main, weights
+from mnist_common import cache, check_finite, cli, errors, log, progress, quiet, read_inputs, run_main, weights
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # unset: Keras's own default, TensorFlow
 
 # ---------------------------------------------------------------- data
 # First the contract's inputs (SPEC.md §4): mnist_common reads and checks the flags, the IDX files
-# (SPEC.md §1) and any weights file before TensorFlow loads, which takes seconds, so --help and bad
-# input are answered at once. tf.data then batches the arrays.
+# (SPEC.md §1) and any weights file before the backend loads, which takes seconds, so --help and bad
+# input are answered at once. model.fit then batches and shuffles the NumPy arrays itself.
 if __name__ == "__main__":
-    parser = cli.build_parser("Train the SPEC.md MLP on MNIST with TensorFlow / Keras (model.fit).")
+    with errors.exit_on_error():
+        if BACKEND not in BACKENDS:
+            raise errors.UsageError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {BACKEND!r}")
+    parser = cli.build_parser(f"Train the SPEC.md MLP on MNIST with Keras 3 (model.fit) on {BACKEND}.")
     parser.add_argument("--save-keras", type=cli.output_file("--save-keras", ".keras"), metavar="FILE",
                         help="also write Keras's own .keras archive (model and optimizer state) to FILE")
-    inputs = read_inputs("tensorflow", parser)
+    inputs = read_inputs(f"keras-{BACKEND}", parser)
 
-with quiet.tensorflow():  # TensorFlow's C++ libraries greet stderr while they load
+with quiet.tensorflow():  # TensorFlow's C++ libraries greet stderr while they load (when they do)
     import keras
-    import tensorflow as tf
 
+if BACKEND == "jax":  # JAX's persistent compilation cache: a later run loads the compiled step from disk
+    import jax
 
-def make_dataset(images, labels, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """Batches of (images, labels); shuffled afresh every epoch (a full-size buffer) when asked."""
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)  # the last, partial batch is kept
+    jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir("jax")))
+    jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)  # size-limited: JAX locks the folder
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 # ---------------------------------------------------------------- model
@@ -45,6 +52,8 @@ def init_params(seed: int) -> keras.Sequential:
     U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for weights and biases alike. The model's
     forward pass is the Sequential's own call: model(x).
     """
+    if BACKEND == "torch" and seed >= 2**31:  # PyTorch has no uint32: Keras keeps the seed's state as int32
+        seed -= 2**32  # there, so a seed above 2^31 - 1 goes in as the int32 with the same 32 bits
     seeds = keras.random.SeedGenerator(seed)
     layers = [keras.Input(shape=(784,))]
     for index, (name, fan_in, fan_out) in enumerate(LAYERS):
@@ -61,8 +70,8 @@ def get_weights(model: keras.Model) -> dict:
     tensors = {}
     for name, _, _ in LAYERS:
         layer = model.get_layer(name)
-        tensors[f"{name}.weight"] = layer.kernel.numpy().T
-        tensors[f"{name}.bias"] = layer.bias.numpy()
+        tensors[f"{name}.weight"] = keras.ops.convert_to_numpy(layer.kernel).T
+        tensors[f"{name}.bias"] = keras.ops.convert_to_numpy(layer.bias)
     return tensors
 
 
@@ -74,11 +83,12 @@ def set_weights(model: keras.Model, tensors: dict) -> None:
 
 
 # ---------------------------------------------------------------- train step
-# Keras owns the train step (Model.train_step) and the epoch loop (model.fit); compile() picks
-# the loss and optimiser they use, and a Callback prints the contract's lines from fit's hooks.
-# One call of Keras's compiled train function runs STEPS_PER_EXECUTION batches in a graph loop:
-# with this small model a step's Python round trip costs as much as its arithmetic.
-STEPS_PER_EXECUTION = 32
+# Keras owns the train step (Model.train_step, compiled by the backend: a tf.function, jax.jit, or
+# eager PyTorch) and the epoch loop (model.fit); compile() picks the loss and optimiser they use, and
+# a Callback prints the contract's lines from fit's hooks. One call of the compiled train function
+# runs STEPS_PER_EXECUTION batches in a loop: with this small model a step's Python round trip costs
+# as much as its arithmetic. Keras allows only 1 on PyTorch, whose steps run eagerly.
+STEPS_PER_EXECUTION = 1 if BACKEND == "torch" else 32
 
 
 def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
@@ -92,13 +102,14 @@ def compile_model(model: keras.Model, lr: float, momentum: float) -> None:
     )
 
 
-def warm_up(model: keras.Model, dataset: tf.data.Dataset) -> None:
-    """Trace and compile Keras's train function before epoch 1: one execution on `dataset` (the first
-    batches), then the weights and the optimizer's state put back, so that training starts where it would have."""
+def warm_up(model: keras.Model, images, labels, batch_size: int) -> None:
+    """Trace and compile Keras's train function before epoch 1: one execution on the first batches,
+    then the weights and the optimizer's state put back, so that training starts where it would have."""
     model.optimizer.build(model.trainable_variables)
     state = model.variables + model.optimizer.variables
-    saved = [variable.numpy() for variable in state]
-    model.fit(dataset, epochs=1, shuffle=False, verbose=0)
+    saved = [keras.ops.convert_to_numpy(variable) for variable in state]
+    first = slice(0, STEPS_PER_EXECUTION * batch_size)
+    model.fit(images[first], labels[first], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     for variable, value in zip(state, saved):
         variable.assign(value)
 
@@ -119,7 +130,7 @@ class ContractLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.train_ended = time.perf_counter()
         done = min(batch + 1, self.batches)  # Keras numbers a last, shorter execution as if it were full
-        progress.train(self.epoch, self.params["epochs"], done, self.batches, logs["loss"])
+        progress.train(self.epoch, self.params["epochs"], done, self.batches, float(logs["loss"]))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -132,21 +143,23 @@ class ContractLog(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------- evaluate
-def evaluate(model: keras.Model, dataset: tf.data.Dataset) -> tuple[float, float]:
+def evaluate(model: keras.Model, images, labels) -> tuple[float, float]:
     """Mean loss and accuracy over a whole split."""
-    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    results = model.evaluate(images, labels, batch_size=1000, verbose=0, return_dict=True)
     return results["loss"], results["accuracy"]
 
 
 def predict(model: keras.Model, images):
     """Softmax probabilities of each image's ten classes (--predict); the model outputs logits."""
-    return tf.nn.softmax(model.predict(images, batch_size=1000, verbose=0)).numpy()
+    logits = model.predict(images, batch_size=1000, verbose=0)
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits))
 
 
 # ---------------------------------------------------------------- main
 def main(inputs):
     args, splits = inputs.args, inputs.splits
-    log.start("tensorflow", f"tensorflow/{tf.__version__}", "cpu")  # the tensorflow-cpu wheel
+    backend = __import__(BACKEND)  # already loaded by Keras: its version goes into the start line
+    log.start(f"keras-{BACKEND}", f"keras/{keras.__version__}+{BACKEND}/{backend.__version__}", "cpu")
     if args.predict:
         model = init_params(args.seed)
         set_weights(model, inputs.init)
@@ -155,11 +168,9 @@ def main(inputs):
         return
     log.config(args)
     log.data(splits, inputs.data_seconds)
-    train = make_dataset(splits.train_x, splits.train_y, args.batch_size, args.shuffle, args.seed)
-    val = make_dataset(splits.val_x, splits.val_y, 1000)
-    test = make_dataset(splits.test_x, splits.test_y, 1000)
 
-    keras.utils.set_random_seed(args.seed)
+    with quiet.tensorflow():  # seeds every backend's shuffle (Python, NumPy, torch), and TensorFlow's
+        keras.utils.set_random_seed(args.seed)  # for tf.data whenever it is installed, loading it
     model = init_params(args.seed)
     if args.init:
         set_weights(model, inputs.init)
@@ -168,18 +179,19 @@ def main(inputs):
     if args.epochs > 0:
         progress.warmup()
         started = time.perf_counter()
-        first = slice(0, STEPS_PER_EXECUTION * args.batch_size)  # the batches the warm-up runs
-        warm_up(model, make_dataset(splits.train_x[first], splits.train_y[first], args.batch_size))
+        warm_up(model, splits.train_x, splits.train_y, args.batch_size)
         log.warmup(time.perf_counter() - started)
         # verbose=0: Keras's progress bar would go to stdout, which carries only the log lines;
-        # the callback prints the contract's progress lines on stderr instead.
-        # shuffle=False: the tf.data pipeline shuffles; fit() cannot shuffle a Dataset itself.
+        # the callback prints the contract's progress lines on stderr instead. shuffle: a fresh
+        # permutation of the examples every epoch (file order with --no-shuffle); the last,
+        # partial batch is kept.
         batches = math.ceil(len(splits.train_y) / args.batch_size)
-        model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[ContractLog(batches)],
-                  shuffle=False, verbose=0)
+        model.fit(splits.train_x, splits.train_y, batch_size=args.batch_size, epochs=args.epochs,
+                  shuffle=args.shuffle, validation_data=(splits.val_x, splits.val_y), validation_batch_size=1000,
+                  callbacks=[ContractLog(batches)], verbose=0)
 
     started = time.perf_counter()
-    test_loss, test_acc = evaluate(model, test)
+    test_loss, test_acc = evaluate(model, splits.test_x, splits.test_y)
     log.test(test_loss, test_acc, time.perf_counter() - started)
     if args.save:
         weights.save(args.save, get_weights(model))
