@@ -26,6 +26,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own vectorised kernels
         "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # PyTorch's sgemm (MKL)
         "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN, in PyTorch and TensorFlow
+        "DNNL_MAX_CPU_ISA": "AVX2",  # the same for the oneDNN 2.4 inside MXNet, which reads only the old name
         "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",  # JAX's XLA CPU code generation
     },
 }
