@@ -56,7 +56,8 @@ def read_idx_images(path: Path) -> np.ndarray:
     """An IDX image file, gzip-compressed or plain (told apart by gzip's magic) → uint8 [n, 28, 28]."""
     path = Path(path)
     try:
-        head = path.open("rb").read(2)
+        with path.open("rb") as file:  # closed at once (python -X dev warned of the open file)
+            head = file.read(2)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as error:
