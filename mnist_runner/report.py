@@ -51,7 +51,7 @@ def write_summary(projects: list[Project], outputs: Path = OUTPUTS) -> Path:
     return path
 
 
-def rows_table(projects: list[Project], retired: list | None = None) -> str:
+def rows_table(projects: list[Project]) -> str:
     """The README's table of rows, in the original project's style, then the seeds' frameworks that no
     longer run (not-runnable.toml): marked so, with the reason in place of a run command."""
     lines = [
@@ -62,7 +62,7 @@ def rows_table(projects: list[Project], retired: list | None = None) -> str:
         table = project.table
         lines.append(f"| {project.title} | ✅ | `invoke run --project {project.name}` | {table['data']} "
                      f"| {table['training']} | {table['network']} | {table['autograd']} |")
-    for framework in registry.not_runnable() if retired is None else retired:
+    for framework in registry.not_runnable():
         lines.append(f"| {framework.title} | ❌ not runnable | — | {framework.reason}; last release "
                      f"{framework.last_release} ([why](#frameworks-that-no-longer-run)) | | | |")
     return "\n".join(lines)
