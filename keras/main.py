@@ -8,6 +8,7 @@ Run from the repository root:
     KERAS_BACKEND=jax uv run --project keras keras/main.py --epochs 1
 """
 
+import importlib.util
 import math
 import os
 import time
@@ -25,6 +26,9 @@ if __name__ == "__main__":
     with errors.exit_on_error():
         if BACKEND not in BACKENDS:
             raise errors.UsageError(f"KERAS_BACKEND must be one of {', '.join(BACKENDS)}, got {BACKEND!r}")
+        if importlib.util.find_spec(BACKEND) is None:  # each backend has an environment of its own (row.toml)
+            raise errors.UsageError(f"KERAS_BACKEND={BACKEND} needs {BACKEND} installed: run keras/.venv-{BACKEND}/bin/python"
+                                    f" (invoke setup --project keras-{BACKEND})")
     parser = cli.build_parser(f"Train the SPEC.md MLP on MNIST with Keras 3 (model.fit) on {BACKEND}.")
     parser.add_argument("--save-keras", type=cli.output_file("--save-keras", ".keras"), metavar="FILE",
                         help="also write Keras's own .keras archive (model and optimizer state) to FILE")

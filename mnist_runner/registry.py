@@ -1,14 +1,17 @@
 """Which rows exist and how to install, build and run them: one `row.toml` per row directory.
 
 A row is added by adding a directory with a row.toml; nothing here names a row.
-Placeholders in commands: {dir} is the row's directory, {root} the repository root.
+Placeholders in commands: {dir} is the row's directory, {root} the repository root, {venv} the row's
+Python environment (`{dir}/.venv`, or a variant's own).
 
 Variants: one program that runs on several backends (Keras 3 on JAX, PyTorch or TensorFlow) is one
 directory whose row.toml has a `[variants.NAME]` table per backend. Each variant is a row of its own,
 named DIRECTORY-NAME (keras-jax), measured and tested like any other; it shares the directory, its
 environment and its sources, and overrides the top-level keys it names (title, order, table, kernels)
 and adds `env`, the environment variables that select its backend, and `aliases`, other names
-`--project` accepts for it.
+`--project` accepts for it. A variant whose `[variants.NAME.setup]` names `extras` (optional
+dependencies in the directory's pyproject.toml, one uv.lock for all) gets an environment of its own,
+`.venv-NAME`, holding only its backend: commands name the row's environment as `{venv}`.
 
 Frameworks that cannot run any more (no release for a current Python) are not rows: NOT_RUNNABLE
 lists them, with the reason and the dates, for the README's table.
@@ -39,6 +42,8 @@ class Project:
     table: dict  # README columns: data, training, network, autograd
     apt: tuple[str, ...] = ()
     uv: bool = False
+    uv_extras: tuple[str, ...] = ()  # [setup] extras: the pyproject's optional dependencies to install
+    environment: str = ".venv"  # the row's uv environment, relative to its directory
     setup_commands: tuple[tuple[str, ...], ...] = ()
     build_commands: tuple[tuple[str, ...], ...] = ()
     run_command: tuple[str, ...] = ()
@@ -51,8 +56,12 @@ class Project:
     env: tuple[tuple[str, str], ...] = ()  # a variant's environment variables (e.g. KERAS_BACKEND)
     aliases: tuple[str, ...] = ()  # other names --project accepts
 
+    @property
+    def venv(self) -> Path:
+        return self.directory / self.environment
+
     def expand(self, text: str) -> str:
-        return text.format(dir=self.directory, root=ROOT)
+        return text.format(dir=self.directory, root=ROOT, venv=self.venv)
 
     def argv(self, command) -> list[str]:
         return [self.expand(part) for part in command]
@@ -61,8 +70,8 @@ class Project:
         """What `invoke setup` still has to install for this row (empty when ready)."""
         absent = [tool for tool in self.check_tools if shutil.which(tool) is None]
         absent += [path for path in map(self.expand, self.check_paths) if not Path(path).exists()]
-        if self.uv and not (self.directory / ".venv" / "bin" / "python").exists():
-            absent.append(str(self.directory / ".venv"))
+        if self.uv and not (self.venv / "bin" / "python").exists():
+            absent.append(str(self.venv))
         return absent
 
     @property
@@ -77,8 +86,13 @@ def _commands(value, where: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(c) for c in value)
 
 
-def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), aliases=()) -> Project:
+def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), aliases=(), variant=None) -> Project:
     setup, build, run, check, kernel = (manifest.get(k, {}) for k in ("setup", "build", "run", "check", "kernels"))
+    extras = setup.get("extras", [])
+    if not isinstance(extras, list) or not all(isinstance(e, str) for e in extras):
+        raise ManifestError(f"{path}: [setup] extras must be a list of names")
+    if extras and variant is None:
+        raise ManifestError(f"{path}: [setup] extras belong to a variant ([variants.NAME.setup])")
     return Project(
         name=name,
         directory=directory,
@@ -88,6 +102,8 @@ def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), ali
         table=dict(manifest["table"]),
         apt=tuple(setup.get("apt", ())),
         uv=bool(setup.get("uv", False)),
+        uv_extras=tuple(extras),
+        environment=f".venv-{variant}" if extras else ".venv",
         setup_commands=_commands(setup.get("commands", []), f"{path} [setup] commands"),
         build_commands=_commands(build.get("commands", []), f"{path} [build] commands"),
         run_command=_commands([run["command"]], f"{path} [run] command")[0],
@@ -126,7 +142,7 @@ def load_projects(directory: Path) -> list[Project]:
         if not isinstance(variants, dict) or not variants:
             raise ManifestError(f"{path}: [variants] must hold one table per variant")
         return [_project(directory, path, f"{directory.name}-{name}", _variant(manifest, variant),
-                         env=dict(variant.get("env", {})).items(), aliases=variant.get("aliases", ()))
+                         env=dict(variant.get("env", {})).items(), aliases=variant.get("aliases", ()), variant=name)
                 for name, variant in variants.items()]
     except KeyError as error:
         raise ManifestError(f"{path}: missing required key {error.args[0]!r}") from None

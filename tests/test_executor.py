@@ -150,6 +150,32 @@ def test_each_variant_is_a_row_sharing_the_directory_with_its_own_environment_an
         discover(tmp_path)
 
 
+def test_a_variant_with_extras_gets_an_environment_of_its_own_holding_only_them(tmp_path, monkeypatch):
+    from mnist_runner import setup as installer
+
+    (tmp_path / "keras").mkdir()
+    shared = VARIANTS.split("[variants")[0].replace("{dir}/.venv/bin/python", "{venv}/bin/python")
+    (tmp_path / "keras" / "row.toml").write_text(shared + textwrap.dedent("""\
+        setup = { uv = true }
+        [variants.tensorflow]
+        [variants.jax]
+        setup = { extras = ["jax"] }
+        """))
+    tensorflow, jax = load_projects(tmp_path / "keras")
+    assert (tensorflow.venv, tensorflow.uv_extras) == (tmp_path / "keras" / ".venv", ())
+    assert (jax.venv, jax.uv_extras, jax.uv) == (tmp_path / "keras" / ".venv-jax", ("jax",), True)
+    assert jax.argv(jax.run_command)[0] == str(tmp_path / "keras" / ".venv-jax" / "bin" / "python")
+    assert jax.missing() == [str(tmp_path / "keras" / ".venv-jax")]
+    calls = []
+    monkeypatch.setattr(installer, "_run", lambda argv, **kw: calls.append((argv, kw["env"])))
+    installer.uv_sync(jax)
+    (argv, env), = calls
+    assert argv[argv.index("--extra") + 1] == "jax" and env["UV_PROJECT_ENVIRONMENT"] == str(jax.venv)
+    (tmp_path / "keras" / "row.toml").write_text(VARIANTS.split("[variants")[0] + "setup = { extras = [\"jax\"] }\n")
+    with pytest.raises(ManifestError, match="extras belong to a variant"):
+        load_projects(tmp_path / "keras")
+
+
 def test_a_variants_environment_reaches_its_program_and_the_callers_comes_after(tmp_path):
     script = "import os; print('event=start row=' + os.environ['KERAS_BACKEND'] + '-' + os.environ['OTHER'])"
     project = fake_project(tmp_path, script=script, env=(("KERAS_BACKEND", "jax"), ("OTHER", "row")))
