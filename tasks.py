@@ -83,10 +83,12 @@ CONTRACT_FLAGS = ("dataset", "data_dir", "epochs", "batch_size", "lr", "momentum
             **{flag: "passed to the row (SPEC.md §4)" for flag in CONTRACT_FLAGS}})
 def run(c, project=None, all_=False, dataset=None, data_dir=None, epochs=None, batch_size=None, lr=None,
         momentum=None, seed=None, limit_train=None, no_shuffle=False, init=None, save=None, load=None):
-    """Run row(s) with the contract's flags; results go to outputs/<row>/<run-id>/."""
+    """Run row(s) with the contract's flags; results go to outputs/<row>/<run-id>/.
+
+    What follows `--` goes to the row(s) as it is: `invoke run --project keras-jax -- --save-keras m.keras`."""
     flags = _flags(dict(dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
                         momentum=momentum, seed=seed, limit_train=limit_train, init=init, save=save, load=load),
-                   no_shuffle)
+                   no_shuffle) + _remainder()
     projects = _projects(project, all_)
     try:
         results = executor.run_all(projects, flags, log=lambda line: print(line, file=sys.stderr))
@@ -100,6 +102,12 @@ def run(c, project=None, all_=False, dataset=None, data_dir=None, epochs=None, b
     print(f"== summary: {path.relative_to(ROOT)}", file=sys.stderr)
     if failed:
         raise Exit(f"failed: {', '.join(failed)}", code=1)
+
+
+def _remainder():  # -> list (the name is a task here)
+    """The arguments after `--` on invoke's command line (invoke keeps them aside; without this a row
+    would silently not get them)."""
+    return sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
 
 
 def _flags(values: dict, no_shuffle: bool = False):  # -> list (the name is a task here)

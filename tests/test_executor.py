@@ -253,3 +253,12 @@ def test_an_error_line_waits_a_moment_for_the_signal_that_may_have_caused_it():
     started = time.monotonic()
     assert not executor._signalled_soon(lambda: False, within=0.1)
     assert 0.1 <= time.monotonic() - started < 1
+
+
+def test_invoke_run_passes_what_follows_a_double_dash_to_the_rows(monkeypatch):
+    import tasks
+
+    monkeypatch.setattr(sys, "argv", ["invoke", "run", "--project", "keras-jax", "--", "--save-keras", "m.keras"])
+    assert tasks._remainder() == ["--save-keras", "m.keras"]
+    monkeypatch.setattr(sys, "argv", ["invoke", "run", "--project", "keras-jax", "--epochs", "1"])
+    assert tasks._remainder() == []
