@@ -5,7 +5,7 @@ row.toml makes each backend a row of its own (keras-jax, keras-torch, keras-tens
 tensorflow` is keras-tensorflow). Only the quiet import and the steps-per-execution setting know which.
 Run from the repository root:
 
-    KERAS_BACKEND=jax uv run --project keras keras/main.py --epochs 1
+    KERAS_BACKEND=jax uv run --project keras --extra jax keras/main.py --epochs 1
 """
 
 import importlib.util

@@ -7,7 +7,7 @@ Python environment (`{dir}/.venv`, or a variant's own).
 Variants: one program that runs on several backends (Keras 3 on JAX, PyTorch or TensorFlow) is one
 directory whose row.toml has a `[variants.NAME]` table per backend. Each variant is a row of its own,
 named DIRECTORY-NAME (keras-jax), measured and tested like any other; it shares the directory, its
-environment and its sources, and overrides the top-level keys it names (title, order, table, kernels)
+lockfile and its sources, and overrides the top-level keys it names (title, order, table, kernels)
 and adds `env`, the environment variables that select its backend, and `aliases`, other names
 `--project` accepts for it. A variant whose `[variants.NAME.setup]` names `extras` (optional
 dependencies in the directory's pyproject.toml, one uv.lock for all) gets an environment of its own,
