@@ -29,11 +29,8 @@ import jax.numpy as jnp
 import optax
 
 # JAX's persistent compilation cache: a later run loads its compiled programs from disk instead of
-# compiling them again (the start-up advice of JAX's documentation). A size limit makes JAX lock the
-# folder (filelock), so runs side by side never read an entry half written.
-jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir("jax")))
-jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+# compiling them again (the start-up advice of JAX's documentation).
+cache.use_jax_compilation_cache()
 
 
 # ---------------------------------------------------------------- model

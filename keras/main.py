@@ -38,11 +38,7 @@ with quiet.tensorflow():  # TensorFlow's C++ libraries greet stderr while they l
     import keras
 
 if BACKEND == "jax":  # JAX's persistent compilation cache: a later run loads the compiled step from disk
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(cache.cache_dir("jax")))
-    jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)  # size-limited: JAX locks the folder
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    cache.use_jax_compilation_cache()
 
 
 # ---------------------------------------------------------------- model

@@ -15,3 +15,14 @@ def cache_dir(tool: str) -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME")
         root = os.path.join(xdg if xdg else os.path.join(os.path.expanduser("~"), ".cache"), "mnist-every-framework")
     return Path(root) / tool
+
+
+def use_jax_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache in cache_dir("jax"), for every program however quick
+    to compile. The size limit makes JAX lock the folder (filelock), so runs side by side never read
+    an entry half written. Imports JAX: call it only from a row that uses JAX."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir("jax")))
+    jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
