@@ -13,6 +13,10 @@ and adds `env`, the environment variables that select its backend, and `aliases`
 dependencies in the directory's pyproject.toml, one uv.lock for all) gets an environment of its own,
 `.venv-NAME`, holding only its backend: commands name the row's environment as `{venv}`.
 
+`[run] env` sets environment variables for every run of a row (and its variants), for a setting the
+row cannot make from inside its program: MLX's Linux wheel loads the BLAS it bundles before the
+row's first line runs, so the row names the BLAS to use in LD_PRELOAD.
+
 Frameworks that cannot run any more (no release for a current Python) are not rows: NOT_RUNNABLE
 lists them, with the reason and the dates, for the README's table.
 """
@@ -53,7 +57,7 @@ class Project:
     contract: tuple[str, ...] = ()  # the language's contract library files the row uses (common/<language>/)
     kernel_library: str | None = None  # [kernels] library: what runs the matrix products
     kernel_report: str | None = None  # [kernels] report: a regex whose group 1 names the loaded kernels (stderr)
-    env: tuple[tuple[str, str], ...] = ()  # a variant's environment variables (e.g. KERAS_BACKEND)
+    env: tuple[tuple[str, str], ...] = ()  # [run] env and a variant's env: variables set for every run (KERAS_BACKEND)
     aliases: tuple[str, ...] = ()  # other names --project accepts
 
     @property
@@ -113,7 +117,7 @@ def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), ali
         contract=tuple(manifest.get("contract", ())),
         kernel_library=kernel.get("library"),
         kernel_report=kernel.get("report"),
-        env=tuple((str(k), str(v)) for k, v in env),
+        env=tuple((str(k), str(v)) for k, v in {**run.get("env", {}), **dict(env)}.items()),
         aliases=tuple(aliases),
     )
 

@@ -183,6 +183,15 @@ def test_a_variants_environment_reaches_its_program_and_the_callers_comes_after(
     assert executor.launch(project, [], env={"OTHER": "caller"}).stdout.strip() == "event=start row=jax-caller"
 
 
+def test_run_env_reaches_every_run_of_a_row_and_a_variants_env_overrides_it(tmp_path):
+    (tmp_path / "mlx").mkdir()
+    row = VARIANTS.split("[variants")[0].replace("run = { command", 'run = { env = { LD_PRELOAD = "libx.so", A = "row" }, command')
+    (tmp_path / "mlx" / "row.toml").write_text(row)
+    assert dict(load_project(tmp_path / "mlx").env) == {"LD_PRELOAD": "libx.so", "A": "row"}
+    (tmp_path / "mlx" / "row.toml").write_text(row + '[variants.b]\nenv = { A = "variant" }\n')
+    assert dict(load_projects(tmp_path / "mlx")[0].env) == {"LD_PRELOAD": "libx.so", "A": "variant"}
+
+
 def test_the_frameworks_that_cannot_run_name_their_reason_and_dates(tmp_path):
     entries = not_runnable()
     assert {e.title for e in entries} >= {"CNTK", "Caffe2"}
