@@ -16,13 +16,22 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* C++ rows (libtorch/) include this header too: C linkage, and C++'s spelling of noreturn. */
+#ifdef __cplusplus
+#include <stdio.h>
+#define MNIST_NORETURN [[noreturn]]
+extern "C" {
+#else
 #include <stdnoreturn.h>
+#define MNIST_NORETURN noreturn
+#endif
 
 /* ================================================================ errors (SPEC.md §7) */
 enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_BAD_INPUT = 2, EXIT_DIVERGED = 3 };
 
 /* Print `error: <message>` as one line, the last on stderr (stdout flushed first), and exit with status. */
-noreturn void fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
+MNIST_NORETURN void fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 /* Ends the run with exit status 3 when an epoch's training loss is NaN or infinite (SPEC.md §3). */
 void check_finite(int64_t epoch, double train_loss);
@@ -160,6 +169,21 @@ int argmax(const float *z, int n);
 
 /* "c11/gcc-12.2.0": the C dialect and the compiler that built the library (and the row with it). */
 const char *c_language(void);
+/* "c++17/gcc-12.2.0" for a C++ row: its own dialect and compiler, which this header sees when the row
+ * includes it (a static buffer). */
+#ifdef __cplusplus
+static inline const char *cxx_language(void) {
+    static char text[64];
+#if defined(__clang__)
+    snprintf(text, sizeof text, "c++%ld/clang-%d.%d.%d", __cplusplus / 100 % 100, __clang_major__,
+             __clang_minor__, __clang_patchlevel__);
+#else
+    snprintf(text, sizeof text, "c++%ld/gcc-%d.%d.%d", __cplusplus / 100 % 100, __GNUC__, __GNUC_MINOR__,
+             __GNUC_PATCHLEVEL__);
+#endif
+    return text;
+}
+#endif
 
 /* A double as Python's repr() writes it (0.05, 1e-05, 1000000.0); a static buffer. */
 const char *format_number(double value);
@@ -221,5 +245,9 @@ void openblas_use_best_kernels(char **argv);
 /* The pure parts of both, for the tests. */
 void openblas_version_name(const char *config, char *out, size_t size);
 const char *openblas_better_coretype(const char *corename, int avx512, int avx2_fma);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
