@@ -14,8 +14,7 @@ dependencies in the directory's pyproject.toml, one uv.lock for all) gets an env
 `.venv-NAME`, holding only its backend: commands name the row's environment as `{venv}`.
 
 `[run] env` sets environment variables for every run of a row (and its variants), for a setting the
-row cannot make from inside its program: MLX's Linux wheel loads the BLAS it bundles before the
-row's first line runs, so the row names the BLAS to use in LD_PRELOAD.
+row's program does not make itself: DJL_OFFLINE=true keeps the DJL row from downloading an engine.
 
 Frameworks that cannot run any more (no release for a current Python) are not rows: NOT_RUNNABLE
 lists them, with the reason and the dates, for the README's table.
