@@ -10,8 +10,10 @@ package mnist.djl;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 
 import ai.djl.Model;
 import ai.djl.engine.Engine;
@@ -40,15 +42,12 @@ import mnist.contract.Rng;
 import mnist.contract.Weights;
 
 public final class Main {
-    private Main() {
-    }
-
     // ---------------------------------------------------------------- data
     /** A split as two NDArrays: images float32 [n, 784] in [0, 1], labels int64 [n]. Batches are gathers from it. */
     record Split(NDArray images, NDArray labels, int count) {
-        static Split of(NDManager manager, Data.Split split) {
-            NDArray images = manager.create(split.images(), new Shape(split.count(), Data.PIXELS));
-            return new Split(images, manager.create(split.labels()).toType(DataType.INT64, false), split.count());
+        static Split of(NDManager manager, Data.Split s) {
+            return new Split(manager.create(s.images(), new Shape(s.count(), Data.PIXELS)),
+                    manager.create(s.labels()).toType(DataType.INT64, false), s.count());
         }
     }
 
@@ -80,15 +79,16 @@ public final class Main {
         return net;
     }
 
-    /** The three Linear layers' parameters under the contract's names; DJL's Linear keeps [out, in], its layout. */
-    static Map<String, NDArray> namedParameters(SequentialBlock net) {
-        Map<String, NDArray> named = new LinkedHashMap<>();
+    /** The weights under the contract's names: each Linear layer's weight and bias, in order. */
+    static Map<String, float[]> namedWeights(SequentialBlock net) {
+        Map<String, float[]> named = new LinkedHashMap<>();
         int layer = 0;
         for (var child : net.getChildren().values()) {
             if (child instanceof Linear fc) {
                 layer++;
-                named.put("fc" + layer + ".weight", fc.getParameters().get("weight").getArray());
-                named.put("fc" + layer + ".bias", fc.getParameters().get("bias").getArray());
+                for (String kind : List.of("weight", "bias")) {
+                    named.put("fc" + layer + "." + kind, fc.getParameters().get(kind).getArray().toFloatArray());
+                }
             }
         }
         return named;
@@ -111,47 +111,41 @@ public final class Main {
     static double[] trainEpoch(Trainer trainer, Split train, Args args, SplittableRandom random, long epoch) {
         long[] order = Rng.epochOrder(train.count(), args.shuffle(), random);
         int batches = (train.count() + args.batchSize() - 1) / args.batchSize();
-        double totalLoss = 0;
-        long correct = 0;
-        int seen = 0;
-        for (int batch = 0; batch < batches; batch++) {
-            int start = batch * args.batchSize();
+        double totalLoss = 0, correct = 0;
+        for (int b = 0; b < batches; b++) {
+            int start = b * args.batchSize();
             int size = Math.min(args.batchSize(), train.count() - start);
             // The batch's arrays, and every result computed from them, live in a manager closed with the batch.
             try (NDManager scope = train.images().getManager().newSubManager()) {
                 NDArray index = scope.create(Arrays.copyOfRange(order, start, start + size));
-                NDArray x = train.images().get(index), y = train.labels().get(index);
-                x.attach(scope);
-                y.attach(scope);
-                double[] step = trainStep(trainer, x, y);
+                NDList batch = new NDList(train.images().get(index), train.labels().get(index));
+                batch.attach(scope);
+                double[] step = trainStep(trainer, batch.get(0), batch.get(1));
                 totalLoss += step[0] * size;
-                correct += (long) step[1];
+                correct += step[1];
             }
-            seen += size;
-            double lossSoFar = totalLoss / seen;
-            Progress.train(epoch, args.epochs(), batch + 1, batches, () -> lossSoFar);
+            double lossSoFar = totalLoss / (start + size);
+            Progress.train(epoch, args.epochs(), b + 1, batches, () -> lossSoFar);
         }
-        return new double[] {totalLoss / train.count(), (double) correct / train.count()};
+        return new double[] {totalLoss / train.count(), correct / train.count()};
     }
 
     // ---------------------------------------------------------------- evaluate
     /** Mean loss and accuracy over a whole split, 1000 examples at a time. */
     static double[] evaluate(Trainer trainer, Split split) {
-        double totalLoss = 0;
-        long correct = 0;
+        double totalLoss = 0, correct = 0;
         for (int start = 0; start < split.count(); start += 1000) {
             int size = Math.min(1000, split.count() - start);
             try (NDManager scope = split.images().getManager().newSubManager()) {
-                NDArray x = split.images().get(start + ":" + (start + size));
-                NDArray y = split.labels().get(start + ":" + (start + size));
-                x.attach(scope);
-                y.attach(scope);
-                NDArray logits = trainer.evaluate(new NDList(x)).singletonOrThrow();
-                totalLoss += trainer.getLoss().evaluate(new NDList(y), new NDList(logits)).getFloat() * size;
-                correct += logits.argMax(1).eq(y).countNonzero().getLong();
+                String rows = start + ":" + (start + size);
+                NDList batch = new NDList(split.images().get(rows), split.labels().get(rows));
+                batch.attach(scope);
+                NDArray logits = trainer.evaluate(new NDList(batch.get(0))).singletonOrThrow();
+                totalLoss += trainer.getLoss().evaluate(new NDList(batch.get(1)), new NDList(logits)).getFloat() * size;
+                correct += logits.argMax(1).eq(batch.get(1)).countNonzero().getLong();
             }
         }
-        return new double[] {totalLoss / split.count(), (double) correct / split.count()};
+        return new double[] {totalLoss / split.count(), correct / split.count()};
     }
 
     /** Softmax probabilities of each image's ten classes (--predict), row by row. */
@@ -161,9 +155,8 @@ public final class Main {
 
     // ---------------------------------------------------------------- main
     static void run(Args args) {
-        Engine engine = Engine.getInstance();
-        Log.start("djl", "djl/" + Engine.getDjlVersion() + "+" + engine.getEngineName().toLowerCase() + "-"
-                + engine.getVersion(), "cpu");
+        Engine engine = Engine.getInstance();  // PyTorch, the only engine on the class path
+        Log.start("djl", "djl/" + Engine.getDjlVersion() + "+pytorch-" + engine.getVersion(), "cpu");
         Map<String, float[]> weights = args.init() == null ? null : Weights.load(args.init());
         Data.Images images = args.predict() == null ? null : Data.readImages(args.predict());
         Data.Splits splits = null;
@@ -185,16 +178,12 @@ public final class Main {
                 trainer.initialize(new Shape(1, Data.PIXELS));  // runs the initializers, now that shapes are known
                 NDManager manager = trainer.getManager();
                 if (images != null) {  // --predict: classify the file's images with the --load weights
-                    float[] probabilities = predict(trainer,
-                            manager.create(images.pixels(), new Shape(images.count(), Data.PIXELS)));
-                    for (int index = 0; index < images.count(); index++) {
-                        Log.predict(index, probabilities, index * Data.CLASSES);
-                    }
+                    float[] p = predict(trainer, manager.create(images.pixels(), new Shape(images.count(), 784)));
+                    IntStream.range(0, images.count()).forEach(index -> Log.predict(index, p, index * Data.CLASSES));
                     return;
                 }
-                Split train = Split.of(manager, splits.train());
-                Split val = Split.of(manager, splits.val());
-                Split test = Split.of(manager, splits.test());
+                Split train = Split.of(manager, splits.train()), val = Split.of(manager, splits.val()),
+                        test = Split.of(manager, splits.test());
                 SplittableRandom random = Rng.seeded(args.seed());
 
                 for (long epoch = 1; epoch <= args.epochs(); epoch++) {
@@ -210,9 +199,7 @@ public final class Main {
                 double[] tested = evaluate(trainer, test);
                 Log.test(tested[0], tested[1], (System.nanoTime() - started) / 1e9);
                 if (args.save() != null) {
-                    Map<String, float[]> trained = new LinkedHashMap<>();
-                    namedParameters(net).forEach((name, array) -> trained.put(name, array.toFloatArray()));
-                    Weights.save(args.save(), trained);
+                    Weights.save(args.save(), namedWeights(net));
                 }
             }
         }
