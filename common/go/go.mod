@@ -1,0 +1,3 @@
+module mnist/contract
+
+go 1.22
