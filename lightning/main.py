@@ -75,6 +75,15 @@ class MNISTDataModule(L.LightningDataModule):
 
 
 # ---------------------------------------------------------------- model
+def init_params(args, tensors: dict | None = None) -> "MNISTModule":
+    """nn.Linear's default init is the contract's: U(±1/sqrt(fan_in)). Or the given weights, by name."""
+    L.seed_everything(args.seed, verbose=False)
+    model = MNISTModule(args.lr, args.momentum)
+    if tensors is not None:
+        model.load_state_dict({name: torch.from_numpy(array) for name, array in tensors.items()})
+    return model
+
+
 class MNISTModule(L.LightningModule):
     """784 → 512 → ReLU → 512 → ReLU → 10 logits.
 
@@ -129,15 +138,6 @@ class MNISTModule(L.LightningModule):
         size = len(labels)
         self.log(f"{stage}_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=size)
         self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
-
-
-def init_params(args, tensors: dict | None = None) -> MNISTModule:
-    """nn.Linear's default init is the contract's: U(±1/sqrt(fan_in)). Or the given weights, by name."""
-    L.seed_everything(args.seed, verbose=False)
-    model = MNISTModule(args.lr, args.momentum)
-    if tensors is not None:
-        model.load_state_dict({name: torch.from_numpy(array) for name, array in tensors.items()})
-    return model
 
 
 class ContractLog(L.Callback):

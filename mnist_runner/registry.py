@@ -58,6 +58,7 @@ class Project:
     kernel_report: str | None = None  # [kernels] report: a regex whose group 1 names the loaded kernels (stderr)
     env: tuple[tuple[str, str], ...] = ()  # [run] env and a variant's env: variables set for every run (KERAS_BACKEND)
     aliases: tuple[str, ...] = ()  # other names --project accepts
+    sections: tuple = ()  # [sections]: (shared name, {"name": …} or {"note": …}) where the framework names it
 
     @property
     def venv(self) -> Path:
@@ -89,6 +90,20 @@ def _commands(value, where: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(c) for c in value)
 
 
+def _sections(table, path: Path) -> tuple:
+    """[sections]: for a shared name the framework spells its own way, {name = "call"}; for one the framework
+    does without a function the row writes, {note = "where it happens"} (mnist_runner/sections.py)."""
+    if not isinstance(table, dict):
+        raise ManifestError(f"{path}: [sections] must be a table")
+    roles = []
+    for name, role in table.items():
+        if not (isinstance(role, dict) and len(role) == 1 and next(iter(role)) in ("name", "note")
+                and isinstance(next(iter(role.values())), str)):
+            raise ManifestError(f"{path}: [sections] {name} must be {{ name = \"…\" }} or {{ note = \"…\" }}")
+        roles.append((name, tuple(role.items())))
+    return tuple(roles)
+
+
 def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), aliases=(), variant=None) -> Project:
     setup, build, run, check, kernel = (manifest.get(k, {}) for k in ("setup", "build", "run", "check", "kernels"))
     extras = setup.get("extras", [])
@@ -118,6 +133,7 @@ def _project(directory: Path, path: Path, name: str, manifest: dict, env=(), ali
         kernel_report=kernel.get("report"),
         env=tuple((str(k), str(v)) for k, v in {**run.get("env", {}), **dict(env)}.items()),
         aliases=tuple(aliases),
+        sections=_sections(manifest.get("sections", {}), path),
     )
 
 
