@@ -43,9 +43,20 @@ def list(c):  # noqa: A001 - the task is called `invoke list`
         print(f"{project.name:<18} {project.language:<28} {installed:<10} {last}")
 
 
-@task(help={"project": "row(s) to install, comma-separated", "all_": "install every row"})
-def setup(c, project=None, all_=False):
+@task(help={"project": "row(s) to install, comma-separated", "all_": "install every row",
+            "site": "install the browser the site's test and screenshot use (Debian's chromium and chromium-driver)"})
+def setup(c, project=None, all_=False, site=False):
     """Install what the row(s) need: apt packages, a uv environment per Python row, toolchains, builds."""
+    from mnist_runner import browser
+
+    if site:
+        print("== setup the site's browser", flush=True)
+        try:
+            installer.apt_install(browser.APT)
+        except installer.SetupError as error:
+            raise Exit(f"error: {error}", code=1) from None
+        if not (project or all_):
+            return
     failed = []
     for row in _projects(project, all_):
         print(f"== setup {row.name}", flush=True)
@@ -312,6 +323,29 @@ def readme(c, check=False):
         print("README.md's tables are up to date")
         return
     report.README.write_text(updated)
+
+
+@task(help={"publish": "write it to docs/ (the project's static pages) and take docs/compare.png, the README's "
+                       "screenshot of the compare view, in headless Chromium",
+            "output": "where to write it (default: outputs/site/)",
+            "results": "the benchmark whose results it shows (default: results/bench.json, the published one)"})
+def site(c, publish=False, output=None, results=None):
+    """Build the static site: the table of rows, a page per row, and the compare view of any two rows."""
+    from mnist_runner import browser, sections, site as website
+
+    folder = Path(output) if output else website.PUBLISHED if publish else website.OUTPUT
+    try:
+        index = website.build(folder, Path(results) if results else report.RESULTS)
+    except sections.SectionError as error:
+        raise Exit(f"error: {error}", code=1) from None
+    print(f"== site: {website.relative(index)} (open it in a browser, or `python -m http.server -d "
+          f"{website.relative(folder)}`)", file=sys.stderr)
+    if publish:
+        try:
+            shot = browser.compare_screenshot(folder, folder / website.SCREENSHOT, *website.DEFAULT_PAIR)
+        except browser.BrowserError as error:
+            raise Exit(f"error: {error}", code=1) from None
+        print(f"== screenshot of the compare view: {website.relative(shot)}", file=sys.stderr)
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "x": "stop at the first failure",
