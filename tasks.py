@@ -1,5 +1,6 @@
 """invoke tasks: thin wiring from the command line to mnist_runner. `invoke --list` shows them."""
 
+import json
 import os
 import subprocess
 import sys
@@ -154,7 +155,8 @@ def _write_report(results_path: Path, output: Path, data_dir) -> Path:
             "no_cross": "skip the cross-row weight matrix (each row still classifies the test set once)",
             "kernels": "kernel family: native (default) or avx2 (what an AVX2-only machine runs)",
             "publish": "also copy results.json to results/, write results/report.md, update README.md; "
-                       "refused on a busy machine",
+                       "refused on a busy machine. With --project: measure those rows beside PyTorch and put "
+                       "them into the published benchmark (marked ‡), instead of republishing every row",
             "force": "publish even from a busy machine (the results are labelled BUSY)",
             "data_dir": "data root (default: $MNIST_DATA_DIR, else data/)",
             **{flag: "passed to every row instead of the contract default (not for published results)"
@@ -170,8 +172,17 @@ def bench(c, project=None, repeat=None, no_cross=False, kernels="native", publis
     repeat = int(repeat) if repeat is not None else benchmark.PUBLISH_REPEATS if publish else 1
     if repeat < 1:
         raise Exit("error: --repeat must be at least 1", code=2)
-    if publish and (flags or project is not None):
-        raise Exit("error: --publish is for the contract's defaults over every row: drop the row flags", code=2)
+    if publish and flags:
+        raise Exit("error: --publish is for the contract's defaults: drop the row flags", code=2)
+    adding = publish and project is not None  # rows put into the published benchmark, measured beside PyTorch
+    if adding:
+        if benchmark.REFERENCE in [p.name for p in projects]:
+            raise Exit(f"error: --publish --project: {benchmark.REFERENCE} is the reference every row is related to; "
+                       "republish every row instead (`invoke bench --publish`)", code=2)
+        if not report.published_results(kernels).exists():
+            raise Exit(f"error: --publish --project adds rows to {report.published_results(kernels).name}, which "
+                       "is not there: publish every row first (`invoke bench --publish`)", code=2)
+        projects = [registry.get(benchmark.REFERENCE), *projects]
     if publish and repeat < benchmark.PUBLISH_REPEATS:
         raise Exit(f"error: --publish needs at least {benchmark.PUBLISH_REPEATS} repeats per row", code=2)
     try:
@@ -209,7 +220,11 @@ def bench(c, project=None, repeat=None, no_cross=False, kernels="native", publis
                        "quiet machine, or pass --force to publish results labelled BUSY", code=1)
         published = report.published_results(kernels)
         published.parent.mkdir(exist_ok=True)
-        published.write_text(path.read_text())
+        if adding:
+            merged = benchmark.merge(report.load_results(published), results, [p.name for p in registry.discover()])
+            published.write_text(json.dumps(merged, indent=1) + "\n")
+        else:
+            published.write_text(path.read_text())
         _write_report(published, published.with_name(published.stem.replace("bench", "report") + ".md"), root)
         readme(c)
         print(f"== published to {published.relative_to(ROOT)} and README.md", file=sys.stderr)

@@ -323,3 +323,50 @@ def run(projects: list[Project], args: list[str], repeat: int, data_root: Path, 
         interrupted.context = f"the benchmark so far is in {path} (marked interrupted)"
         raise interrupted
     return path
+
+
+def merge(published: dict, added: dict, order: list[str]) -> dict:
+    """The published benchmark with rows measured in a later, smaller benchmark put in (added or replaced).
+
+    A new row costs one short benchmark, not a republication of every row: `invoke bench --publish
+    --project NAME` measures the row beside the reference row (PyTorch), in one interleaved run with the
+    same repeats and quiet-machine checks, and puts it into results/bench.json. Its × PyTorch is from that
+    run (a ratio within one run on one machine); its seconds are that machine's, so the row carries
+    `measured_in` (which run, which machine, the reference's seconds there) and the tables mark it. Its cross
+    cells are those of that run (with PyTorch); the others stay empty until the next full benchmark."""
+    if added.get("reference") != REFERENCE or added.get("args") != [] or added.get("kernel_family") != \
+            published.get("kernel_family"):
+        raise ValueError("the added benchmark must use the contract's defaults and the published kernel family")
+    by_name = {row["project"]: row for row in added["rows"]}
+    reference = by_name.get(REFERENCE)
+    if reference is None or not reference["stats"].get("seconds_per_epoch"):
+        raise ValueError(f"the added benchmark has no {REFERENCE} row to relate its rows to")
+    merged = json.loads(json.dumps(published))
+    rows = {row["project"]: row for row in merged["rows"]}
+    measured_in = {"id": added["id"], "started_at": added["started_at"], "command": added["command"],
+                   "repeat": added["repeat"], "machine": added["machine"], "quiet": added["quiet"],
+                   "reference_seconds_per_epoch": reference["stats"]["seconds_per_epoch"]["median"]}
+    new = [name for name in by_name if name != REFERENCE]
+    for name in new:
+        rows[name] = {**by_name[name], "measured_in": measured_in}
+    merged["rows"] = [rows[name] for name in order if name in rows]
+    merged["additions"] = [*published.get("additions", []),
+                           {key: measured_in[key] for key in ("id", "started_at", "command", "repeat", "quiet")}
+                           | {"rows": new}]
+    # The cross matrix grows by the new rows; its cells are the added run's where it has them.
+    old_names, old = published["cross"]["rows"], published["cross"]
+    names = [name for name in order if name in old_names or name in new]
+    cross_names = added["cross"]["rows"]
+
+    def cell(kind: str, evaluator: str, owner: str):
+        if evaluator in new or owner in new:
+            if evaluator in cross_names and owner in cross_names:
+                return added["cross"][kind][cross_names.index(evaluator)][cross_names.index(owner)]
+            return None
+        if evaluator in old_names and owner in old_names:
+            return old[kind][old_names.index(evaluator)][old_names.index(owner)]
+        return None
+
+    merged["cross"] = {"rows": names, **{kind: [[cell(kind, e, o) for o in names] for e in names]
+                                         for kind in ("accuracy", "agreement")}}
+    return merged

@@ -124,6 +124,30 @@ def _status(row: dict) -> str:
     return text + (f" ⚠ repeats disagree: {row['disagreement']}" if row.get("disagreement") else "")
 
 
+def added_mark(row: dict) -> str:
+    """‡ for a row put into the published benchmark by a later, smaller one (bench.merge)."""
+    return " ‡" if row.get("measured_in") else ""
+
+
+def additions_text(results: dict) -> str:
+    """What ‡ means, for each later benchmark that added rows: which rows, which run, which machine."""
+    parts = []
+    for addition in results.get("additions", []):
+        rows = {row["project"]: row for row in results["rows"]}
+        added = [rows[name] for name in addition["rows"] if name in rows]
+        if not added:
+            continue
+        where = added[0]["measured_in"]
+        titles = ", ".join(row["title"] for row in added)
+        busy = "BUSY (published with --force from a busy machine): " if addition["quiet"].get("busy") else ""
+        parts.append(f"‡ {busy}{titles}: measured later, beside PyTorch, by `{addition['command']}` (`{addition['id']}`, "
+                     f"{addition['started_at'][:10]}, median of {addition['repeat']} interleaved runs) on "
+                     f"{machine_line({'machine': where['machine']})}, where PyTorch took "
+                     f"{where['reference_seconds_per_epoch']:.2f} s an epoch: its × PyTorch is from that run, its "
+                     f"seconds are that machine's, and its cross-row cells are those of that run.")
+    return " ".join(parts)
+
+
 def isa_text(machine: dict) -> str:
     isa = machine.get("isa") or {}
     parts = ["AVX-512" if isa.get("avx512") else "AVX2 + FMA, no AVX-512" if isa.get("avx2_fma") else "no AVX2"]
@@ -187,6 +211,11 @@ def peak_text(results: dict) -> str:
     return f"The machine's fp32 peak: {machine['peak_gflop_per_second']:.1f} GFLOP/s = {machine['peak']}."
 
 
+def _peak_of(row: dict, peak: float | None) -> float | None:
+    """The fp32 peak of the machine that measured the row (a row added later: its own run's machine)."""
+    return row["measured_in"]["machine"].get("peak_gflop_per_second") if row.get("measured_in") else peak
+
+
 def comparison_table(results: dict) -> str:
     """Every measured quantity, one line per row."""
     peak = results["machine"].get("peak_gflop_per_second")
@@ -198,10 +227,11 @@ def comparison_table(results: dict) -> str:
     ]
     for row in results["rows"]:
         lines.append(
-            f"| {row['title']}{_status(row).replace('|', '/')} | {_stat(row, 'test_accuracy', 2, 100, True)} "
+            f"| {row['title']}{added_mark(row)}{_status(row).replace('|', '/')} "
+            f"| {_stat(row, 'test_accuracy', 2, 100, True)} "
             f"| {kernels_cell(row)} "
             f"| {_stat(row, 'seconds_per_epoch', 2, spread=True)} | {_ratio(row)} "
-            f"| {_stat(row, 'samples_per_second', 0)} | {gflop_cell(row, peak)} | {_stat(row, 'startup_seconds', 2)} "
+            f"| {_stat(row, 'samples_per_second', 0)} | {gflop_cell(row, _peak_of(row, peak))} | {_stat(row, 'startup_seconds', 2)} "
             f"| {_stat(row, 'time_to_first_step', 2)} | {_stat(row, 'warmup_seconds', 2)} "
             f"| {_stat(row, 'data_seconds', 2)} | {_stat(row, 'peak_rss_mb', 0)} | {loc_cell(row['loc'])} "
             f"| {row.get('framework') or '—'} |")
@@ -234,7 +264,7 @@ def results_table(results: dict, avx2: dict | None = None) -> str:
         first_step = _stat(row, "time_to_first_step", 1)
         memory = _stat(row, "peak_rss_mb", 0)
         column = f" {_ratio(other[row['project']]) if row['project'] in other else '—'} |" if avx2 else ""
-        lines.append(f"| {row['title']}{_status(row).replace('|', '/')} "
+        lines.append(f"| {row['title']}{added_mark(row)}{_status(row).replace('|', '/')} "
                      f"| {_stat(row, 'test_accuracy', 2, 100)} % | {_stat(row, 'seconds_per_epoch', 2, spread=True)} "
                      f"| {_ratio(row)} |{column} {first_step} s | {memory} MB | {loc_cell(_loc_now(row))} |")
     return "\n".join(lines)
@@ -252,6 +282,8 @@ def results_block(results: dict, path: Path = RESULTS, avx2: dict | None = None)
             f"Measured by {_measured(results)}. MNIST with the contract's defaults (5 epochs); seconds per epoch "
             f"are the median with the range of the repeats in brackets. Raw numbers: [`{where}`]({where}); "
             f"figures and the cross-row matrix: [`{where.with_name('report.md')}`]({where.with_name('report.md')}).")
+    if results.get("additions"):
+        text += " " + additions_text(results)
     if avx2:
         text += (f" The *AVX2 kernels* column: {busy_label(avx2)}measured by {_measured(avx2)} "
                  f"([`results/bench-avx2.json`](results/bench-avx2.json)).")
@@ -305,6 +337,7 @@ def write_report(results_path: Path, output: Path, images: np.ndarray, labels: n
         f"[`{results_path.name}`]({Path(os.path.relpath(results_path, output.parent))}).\n",
         "## Comparison\n",
         comparison_table(results),
+        *([additions_text(results) + "\n"] if results.get("additions") else []),
         "*s / epoch* covers the training steps only (SPEC.md §6); *× PyTorch* divides its median by the PyTorch "
         "row's of the same benchmark. *GFLOP/s* is the contract's arithmetic per second of training: "
         f"{contract.TRAIN_FLOP_PER_EXAMPLE:,} FLOP per example (the matrix products of the forward pass, the weight "

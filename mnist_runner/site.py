@@ -152,6 +152,11 @@ def _median(row: dict | None, metric: str):
     return stats["median"] if stats else None
 
 
+def _inline_code(text: str) -> str:
+    """Markdown's `code` spans as HTML, the rest escaped."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+
+
 def index_page(projects, results: dict) -> str:
     measured = {row["project"]: row for row in results["rows"]}
     head = ("<tr><th>Row</th><th>Language</th><th>Status</th><th>Data</th><th>Training</th><th>Network</th>"
@@ -160,7 +165,7 @@ def index_page(projects, results: dict) -> str:
     for project in projects:
         row = measured.get(project.name)
         ratio = (row or {}).get("relative_seconds_per_epoch")
-        cells = [f'<a href="rows/{project.name}.html">{html.escape(project.title)}</a>',
+        cells = [f'<a href="rows/{project.name}.html">{html.escape(project.title)}</a>{report.added_mark(row or {})}',
                  html.escape(project.language), "✓ runs" if row is None or row["status"] == "ok" else row["status"],
                  *(html.escape(project.table.get(key, "")) for key in ("data", "training", "network", "autograd")),
                  _cell(_median(row, "test_accuracy"), 2, 100, " %"), _cell(_median(row, "seconds_per_epoch"), 2),
@@ -175,6 +180,8 @@ def index_page(projects, results: dict) -> str:
              f"contract's defaults (5 epochs on 50,000 images). <a href=\"figures/curves.png\">Curves</a>, "
              f"<a href=\"figures/bars.png\">speed</a>, <a href=\"figures/cross.png\">every row's weights, "
              f"evaluated by every row</a>.</p>") if results.get("id") else ""
+    if results.get("additions"):
+        where += f"<p>{_inline_code(report.additions_text(results))}</p>"
     text = (f"<h1>MNIST in Every Framework</h1><p>The same classifier (784 → 512 → 512 → 10, SGD with momentum, "
             f"the same data, flags, weights file and log lines: SPEC.md) in {len(projects)} rows. Read a row, or "
             f"<a href=\"compare.html\">put any two side by side</a>, section by section.</p>{where}"

@@ -194,6 +194,8 @@ def test_readme_results_table_is_generated_from_the_committed_results():
     assert results["args"] == [] and all(row["status"] == "ok" for row in results["rows"])
     # Published only as the trust protocol says: repeats, on a quiet machine, with the ISA recorded.
     assert results["repeat"] >= bench.PUBLISH_REPEATS and not results["quiet"]["busy"]
+    for addition in results.get("additions", []):  # rows put in later (bench.merge): published the same way
+        assert addition["repeat"] >= bench.PUBLISH_REPEATS and not addition["quiet"]["busy"], addition["id"]
     assert results["machine"]["isa"]["native_family"] in ("avx512", "avx2")
 
 
@@ -216,3 +218,52 @@ def test_report_of_a_benchmark_without_a_peak_derives_gflop_from_samples():
     assert report.gflop_per_second(row) == pytest.approx(128.37, abs=0.01)
     assert report.gflop_cell(row, None) == "128.4" and report.gflop_cell(row, 256.7) == "128.4 (50 %)"
     assert "no fp32 peak" in report.peak_text({"machine": {}})
+
+
+def _results(run_id: str, rows: dict, cross: list[str], cpu: str) -> dict:
+    """A results.json in miniature: rows {name: seconds per epoch}, the cross matrix of `cross` rows."""
+    def row(name, seconds):
+        return {"project": name, "title": name.title(), "status": "ok", "error": None,
+                "loc": {"code": 100, "comments": 10, "files": 1, "contract": {"code": 50, "comments": 5, "files": 2}},
+                "runs": [], "kernels": {"library": "x", "loaded": None}, "disagreement": None,
+                "stats": {"test_accuracy": {"median": 0.98, "n": 3, "min": 0.98, "max": 0.98, "spread": 0.0},
+                          "seconds_per_epoch": {"median": seconds, "n": 3, "min": seconds, "max": seconds,
+                                                "spread": 0.0}},
+                "relative_seconds_per_epoch": seconds / rows["pytorch"]}
+    n = len(cross)
+    return {"schema": bench.SCHEMA, "id": run_id, "started_at": "2026-11-29T10:00:00+00:00",
+            "command": f"invoke bench --publish ({run_id})", "args": [], "repeat": 3, "dataset": "mnist",
+            "reference": "pytorch", "kernel_family": "native", "quiet": {"busy": False},
+            "machine": {"cpu": cpu, "cores": 2, "memory_gib": 24, "os": "Linux", "isa": {"native_family": "avx2"},
+                        "peak_gflop_per_second": 100.0},
+            "rows": [row(name, seconds) for name, seconds in rows.items()],
+            "cross": {"rows": cross, "accuracy": [[0.9 + 0.01 * i + 0.001 * j for j in range(n)] for i in range(n)],
+                      "agreement": [[1.0] * n for _ in range(n)]}}
+
+
+def test_a_row_measured_beside_pytorch_later_is_put_into_the_published_benchmark_and_marked():
+    published = _results("old", {"pytorch": 1.0, "numpy": 3.0}, ["pytorch", "numpy"], "Xeon")
+    added = _results("new", {"pytorch": 2.0, "tfjs": 50.0}, ["pytorch", "tfjs"], "EPYC")
+    merged = bench.merge(published, added, ["pytorch", "tfjs", "numpy"])
+    assert [row["project"] for row in merged["rows"]] == ["pytorch", "tfjs", "numpy"]
+    by_name = {row["project"]: row for row in merged["rows"]}
+    # The published rows keep their run; the added one its own, and its ratio to the PyTorch of its own run.
+    assert "measured_in" not in by_name["pytorch"] and by_name["pytorch"]["stats"]["seconds_per_epoch"]["median"] == 1
+    assert by_name["tfjs"]["relative_seconds_per_epoch"] == 25.0
+    assert by_name["tfjs"]["measured_in"]["id"] == "new" and by_name["tfjs"]["measured_in"]["machine"]["cpu"] == "EPYC"
+    assert by_name["tfjs"]["measured_in"]["reference_seconds_per_epoch"] == 2.0
+    assert merged["id"] == "old" and merged["additions"][0]["rows"] == ["tfjs"]
+    cross = merged["cross"]
+    assert cross["rows"] == ["pytorch", "tfjs", "numpy"]
+    cell = {(e, o): cross["accuracy"][i][j] for i, e in enumerate(cross["rows"]) for j, o in enumerate(cross["rows"])}
+    assert cell["pytorch", "numpy"] == published["cross"]["accuracy"][0][1]  # the published run's
+    assert cell["tfjs", "pytorch"] == added["cross"]["accuracy"][1][0]  # the added run's
+    assert cell["tfjs", "numpy"] is None and cell["numpy", "tfjs"] is None  # measured in no run yet
+    table = report.results_table(merged)
+    assert "| Tfjs ‡ |" in table and "| Pytorch |" in table and "25.00×" in table
+    text = report.additions_text(merged)
+    assert "`new`" in text and "EPYC" in text and "2.00 s an epoch" in text
+    with pytest.raises(ValueError, match="no pytorch row"):
+        bench.merge(published, {**added, "rows": added["rows"][1:]}, ["pytorch", "tfjs", "numpy"])
+    with pytest.raises(ValueError, match="defaults"):
+        bench.merge(published, {**added, "args": ["--epochs", "1"]}, ["pytorch", "tfjs", "numpy"])
