@@ -26,6 +26,8 @@ echo "== the runner's environment (.venv: invoke, pytest)"
 uv sync --frozen --quiet --compile-bytecode  # bytecode now, not at every start (see mnist_runner/setup.py)
 echo "== every row's toolchain and environment"
 .venv/bin/invoke setup --all
+echo "== the site's browser (Debian's chromium and chromium-driver, for tests/test_site.py)"
+.venv/bin/invoke setup --site
 echo "== the datasets"
 .venv/bin/invoke data
 if [ "${1:-}" != "--no-run" ]; then
