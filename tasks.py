@@ -215,6 +215,10 @@ def bench(c, project=None, repeat=None, no_cross=False, kernels="native", publis
     if results["quiet"]["busy"]:
         print(f"== warning: the machine was busy: {'; '.join(results['quiet']['reasons'])}", file=sys.stderr)
     if publish:
+        unclassified = [row["project"] for row in results["rows"] if row["status"] == "ok" and not row.get("confusion")]
+        if unclassified:
+            raise Exit(f"error: not published: {', '.join(unclassified)} could not classify the test set with its own "
+                       "weights (see above)", code=1)
         if results["quiet"]["busy"] and not force:
             raise Exit("error: not published: the machine was busy during the benchmark (see above); rerun on a "
                        "quiet machine, or pass --force to publish results labelled BUSY", code=1)

@@ -350,7 +350,9 @@ def merge(published: dict, added: dict, order: list[str]) -> dict:
     for name in new:
         rows[name] = {**by_name[name], "measured_in": measured_in}
     merged["rows"] = [rows[name] for name in order if name in rows]
-    merged["additions"] = [*published.get("additions", []),
+    earlier = [{**addition, "rows": [name for name in addition["rows"] if name not in new]}
+               for addition in published.get("additions", [])]  # a row measured again is this run's now
+    merged["additions"] = [*(addition for addition in earlier if addition["rows"]),
                            {key: measured_in[key] for key in ("id", "started_at", "command", "repeat", "quiet")}
                            | {"rows": new}]
     # The cross matrix grows by the new rows; its cells are the added run's where it has them.

@@ -192,6 +192,8 @@ def test_readme_results_table_is_generated_from_the_committed_results():
     projects = {p.name for p in registry.discover()}
     assert {row["project"] for row in results["rows"]} == projects, "the committed benchmark must cover every row"
     assert results["args"] == [] and all(row["status"] == "ok" for row in results["rows"])
+    # Every row classified the test set with its own weights (the report's confusion matrices).
+    assert all(row.get("confusion") and len(row["predictions"]) == 10_000 for row in results["rows"])
     # Published only as the trust protocol says: repeats, on a quiet machine, with the ISA recorded.
     assert results["repeat"] >= bench.PUBLISH_REPEATS and not results["quiet"]["busy"]
     for addition in results.get("additions", []):  # rows put in later (bench.merge): published the same way
@@ -263,6 +265,10 @@ def test_a_row_measured_beside_pytorch_later_is_put_into_the_published_benchmark
     assert "| Tfjs ‡ |" in table and "| Pytorch |" in table and "25.00×" in table
     text = report.additions_text(merged)
     assert "`new`" in text and "EPYC" in text and "2.00 s an epoch" in text
+    again = bench.merge(merged, _results("newer", {"pytorch": 2.0, "tfjs": 40.0}, ["pytorch", "tfjs"], "EPYC"),
+                        ["pytorch", "tfjs", "numpy"])  # measured again: the newer run replaces the row
+    assert [a["id"] for a in again["additions"]] == ["newer"] and len(again["rows"]) == 3
+    assert {r["project"]: r for r in again["rows"]}["tfjs"]["relative_seconds_per_epoch"] == 20.0
     with pytest.raises(ValueError, match="no pytorch row"):
         bench.merge(published, {**added, "rows": added["rows"][1:]}, ["pytorch", "tfjs", "numpy"])
     with pytest.raises(ValueError, match="defaults"):

@@ -22,7 +22,19 @@ export { type Inputs, readInputs } from './inputs.js';
 export async function main(row: string, about: string, run: (args: Args) => Promise<void>): Promise<never> {
   process.on('uncaughtException', (error) => finish(describe(error)));
   process.on('unhandledRejection', (error) => finish(describe(error)));
-  process.exit(await execute(row, about, process.argv.slice(2), process.env['MNIST_DATA_DIR'] ?? '', run));
+  const status = await execute(row, about, process.argv.slice(2), process.env['MNIST_DATA_DIR'] ?? '', run);
+  await flushed();
+  process.exit(status);
+}
+
+/**
+ * Resolves once everything written to stdout and stderr has left the process. Node writes to a pipe at once
+ * while the pipe has room; when the reader is slower (10,000 --predict lines, 1 MB, into a 64 KB pipe) libuv
+ * queues the rest, and process.exit would drop the queue. A write's callback runs after the writes before it.
+ */
+export function flushed(): Promise<void> {
+  const drained = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => { stream.write('', () => resolve()); });
+  return Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => undefined);
 }
 
 /** main without the process: the exit status for argv (what the tests call). */
@@ -44,7 +56,7 @@ export async function execute(row: string, about: string, argv: readonly string[
   }
 }
 
-function finish({ line, status }: { line: string; status: number }): never {
+function finish({ line, status }: { line: string; status: number }): void {
   output.stderr(line + '\n');
-  process.exit(status);
+  void flushed().then(() => process.exit(status));
 }

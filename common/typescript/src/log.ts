@@ -4,7 +4,8 @@ import type { Splits } from './data.js';
 
 /**
  * Where the log lines (stdout) and the progress and error lines (stderr) go; the tests replace them.
- * Node writes to files and pipes synchronously on Linux, so every line leaves the process when it is printed.
+ * Node writes each line at once while the pipe has room (and queues it when the reader is behind: `main` waits
+ * for the queue to drain before the process exits).
  */
 export const output = {
   stdout: (text: string): void => { process.stdout.write(text); },

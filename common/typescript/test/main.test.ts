@@ -36,3 +36,16 @@ test('--help prints the usage on stdout and runs nothing', async () => {
   assert.deepEqual([status, ran, stderr], [0, false, '']);
   assert.match(stdout, /^usage: /);
 });
+
+test('every line reaches a slow reader before the process exits', async () => {
+  // A row printing 10,000 --predict lines (about 1 MB) into a pipe whose reader starts late: the 64 KB pipe fills
+  // and Node queues the rest, which process.exit would drop (the bench once got 714 of 10,000 predictions).
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const library = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const script = `import { main, output } from ${JSON.stringify(library)};
+    await main('test', 'about', async () => { for (let i = 0; i < 20000; i++) output.stdout('event=predict index=' + i + ' ' + 'p'.repeat(60) + '\\n'); });`;
+  const result = spawnSync('sh', ['-c', `node --input-type=module -e "$SCRIPT" 2>/dev/null | (sleep 1; wc -l)`],
+    { env: { ...process.env, SCRIPT: script }, encoding: 'utf8' });
+  assert.equal(result.stdout.trim(), '20000', result.stderr);
+});
