@@ -242,15 +242,19 @@ def results_html(row: dict | None) -> str:
             f"<h3>Confusion matrix (test set)</h3>{confusion_table(row.get('confusion', []))}")
 
 
-def _readme_html(directory: Path, markdown: MarkdownIt) -> str:
+def _readme_html(directory: Path, markdown: MarkdownIt, pages: dict[str, str]) -> str:
+    """The row's README; its links to another row's folder (`../keras`) go to that row's page here."""
     readme = directory / "README.md"
     if not readme.exists():
         return ""
     rendered = markdown.render(readme.read_text())
+    rendered = re.sub(r'href="\.\./([\w-]+)/?(?:README\.md)?"',
+                      lambda m: f'href="{pages[m.group(1)]}"' if m.group(1) in pages else m.group(0), rendered)
     return re.sub(r'<img src="(?!https?:|data:)[^"]*"[^>]*>', "", rendered)  # images of the repository stay there
 
 
-def row_page(project, data: dict, lines: list[str], row: dict | None, markdown: MarkdownIt) -> str:
+def row_page(project, data: dict, lines: list[str], row: dict | None, markdown: MarkdownIt,
+             pages: dict[str, str]) -> str:
     toc = []
     for section in data["sections"][1:]:
         names = "".join(f'<li><a href="#codeL{b["first"]}">{b["alias"] or b["name"]}</a></li>'
@@ -266,7 +270,7 @@ def row_page(project, data: dict, lines: list[str], row: dict | None, markdown: 
             f'</a></p><table class="facts">{table}</table><h2>Results</h2>{results_html(row)}'
             f'<h2>The learning file: <code>{html.escape(data["file"])}</code></h2>{library}'
             f'<ol class="toc">{"".join(toc)}</ol>{code_block(lines, 1, "code")}'
-            f'<h2>README</h2><article class="readme">{_readme_html(project.directory, markdown)}</article>')
+            f'<h2>README</h2><article class="readme">{_readme_html(project.directory, markdown, pages)}</article>')
     return page(project.title, body, depth=1)
 
 
@@ -317,12 +321,16 @@ def build(output: Path = OUTPUT, results_path: Path = report.RESULTS) -> Path:
     measured = {row["project"]: row for row in results["rows"]}
     markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
     rows, users = [], {}
+    pages = {}  # a row folder's name → the page of its (first) row, for the READMEs' links between rows
+    for project in projects:
+        pages.setdefault(project.directory.name, f"{project.name}.html")
     for project in projects:
         path = sections.learning_file(project)
         lines = highlighted_lines(path, path.read_text())
         data = row_data(project, lines)
         rows.append(data)
-        (output / data["page"]).write_text(row_page(project, data, lines, measured.get(project.name), markdown))
+        (output / data["page"]).write_text(row_page(project, data, lines, measured.get(project.name), markdown,
+                                                          pages))
         if (library := _library(project)) is not None:
             users.setdefault(library, []).append(project)
     for library, projects_using in users.items():

@@ -38,6 +38,7 @@ def page_lines(page: str, anchor: str = "code") -> dict[int, str]:
 def test_every_row_has_a_page_with_its_learning_file_its_readme_and_its_results(built):
     results = {row["project"]: row for row in report.load_results(report.RESULTS)["rows"]}
     index = (built / "index.html").read_text()
+    folders = {project.directory.name for project in ROWS}
     for project in ROWS:
         assert f'href="rows/{project.name}.html"' in index, project.name
         page = (built / "rows" / f"{project.name}.html").read_text()
@@ -47,6 +48,8 @@ def test_every_row_has_a_page_with_its_learning_file_its_readme_and_its_results(
         assert 'class="k' in page or 'class="n' in page  # Pygments' token classes
         readme = page.split('<article class="readme">')[1]
         assert "<h1>" in readme and "<p>" in readme, project.name  # its README, rendered
+        for other in folders:  # a link to another row's folder goes to that row's page on the site
+            assert f'href="../{other}"' not in readme and f'href="../{other}/"' not in readme, (project.name, other)
         if project.name in results:  # its benchmark numbers and its figures (curves, confusion matrix)
             accuracy = results[project.name]["stats"]["test_accuracy"]["median"]
             assert f"{100 * accuracy:.2f} %" in page and '<svg class="curves"' in page and 'class="confusion"' in page
