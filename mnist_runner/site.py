@@ -107,8 +107,10 @@ def row_data(project, lines: list[str]) -> dict:
         blocks = []
         for block in section.blocks:
             shown = len(block.lines)
-            while shown > 1 and not block.lines[shown - 1].strip():  # the blank lines between blocks
+            while shown and not block.lines[shown - 1].strip():  # the blank lines between blocks
                 shown -= 1
+            if not shown:  # nothing but blank lines (after a marker): nothing to show
+                continue
             blocks.append({"name": block.name, "alias": block.alias, "first": block.first,
                            "html": lines[block.first - 1:block.first - 1 + shown]})
         data.append({"name": section.name, "id": _section_id(section.name), "note": section.note,

@@ -72,6 +72,7 @@ def test_the_compare_data_holds_every_rows_sections_in_order(built):
             for block in section["blocks"]:
                 shown = [html.unescape(re.sub(r"<[^>]+>", "", line)) for line in block["html"]]
                 assert shown == lines[block["first"] - 1:block["first"] - 1 + len(shown)], (row["name"], block["name"])
+                assert shown[-1].strip(), (row["name"], block["first"])  # no blank lines shown as code
             for name in sections.NAMES.get(section["name"], ()):
                 assert name in section["notes"] or any(b["name"] == name for b in section["blocks"])
 
