@@ -79,11 +79,11 @@ def test_sections_are_cut_into_blocks_at_the_shared_names():
     (PYTHON.replace("---- data", "---- model", 1), "expected each of"),
     (PYTHON.replace("def predict(params)", "def show(params)"), "defines no predict"),
     (PYTHON.replace("def main():", "def forward(params, x):"), "forward is defined in section 'main', not in 'model'"),
-    (PYTHON.replace("# ------------------------------------------------------- main", "# main"), "missing: main"),
+    (PYTHON.replace("# ---------------------------------------------------------------- main", "# main"), "missing: main"),
+    (PYTHON.replace("# ----------------------------------------------------------------", "# -------"), "missing: data"),
 ])
 def test_a_missing_marker_or_misplaced_name_is_an_error(broken, message):
-    if broken == PYTHON:
-        broken = PYTHON.replace("# ---------------------------------------------------------------- main", "# main")
+    assert broken != PYTHON
     with pytest.raises(sections.SectionError, match=message):
         parse(broken)
 
