@@ -132,8 +132,8 @@ def added_mark(row: dict) -> str:
 def additions_text(results: dict) -> str:
     """What ‡ means, for each later benchmark that added rows: which rows, which run, which machine."""
     parts = []
+    rows = {row["project"]: row for row in results["rows"]}
     for addition in results.get("additions", []):
-        rows = {row["project"]: row for row in results["rows"]}
         added = [rows[name] for name in addition["rows"] if name in rows]
         if not added:
             continue

@@ -98,10 +98,10 @@ def _section_id(name: str) -> str:
     return "header" if not name else name.replace(" ", "-")
 
 
-def row_data(project, lines: list[str]) -> dict:
+def row_data(project, text: str, lines: list[str]) -> dict:
     """One row for the compare view: its sections, each a list of blocks (highlighted HTML) or notes."""
     path = sections.learning_file(project)
-    parsed = sections.parse(path, roles=sections.roles_of(project))
+    parsed = sections.parse(path, text, roles=sections.roles_of(project))
     data = []
     for section in parsed:
         blocks = []
@@ -328,8 +328,9 @@ def build(output: Path = OUTPUT, results_path: Path = report.RESULTS) -> Path:
         pages.setdefault(project.directory.name, f"{project.name}.html")
     for project in projects:
         path = sections.learning_file(project)
-        lines = highlighted_lines(path, path.read_text())
-        data = row_data(project, lines)
+        text = path.read_text()  # read once: highlighted, and cut into sections
+        lines = highlighted_lines(path, text)
+        data = row_data(project, text, lines)
         rows.append(data)
         (output / data["page"]).write_text(row_page(project, data, lines, measured.get(project.name), markdown,
                                                           pages))
